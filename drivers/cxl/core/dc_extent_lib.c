@@ -170,6 +170,7 @@ static int dc_send_response(struct cxl_memdev_state *mds,
 		.payload_in = &rsp,
 		.size_in = sizeof(rsp),
 	};
+	int rc;
 
 	if (chain->overflow)
 		dev_warn(mds->cxlds.dev,
@@ -180,7 +181,9 @@ static int dc_send_response(struct cxl_memdev_state *mds,
 			"DC offer of %d extents rejected: no policy bound\n",
 			chain->nr);
 
-	return cxl_internal_send_cmd(cxl_mbox, &cmd);
+	rc = cxl_internal_send_cmd(cxl_mbox, &cmd);
+	trace_cxl_dc_response(mds->cxlds.cxlmd, chain->nr, 0, rc);
+	return rc;
 }
 
 /**

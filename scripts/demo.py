@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""The main demonstration, what a new user runs first (`make demo`):
+boot the kernel against QEMU's emulated Dynamic Capacity Device, show the
+device's dynamic_ram_1 partition, create and commit a DC region through
+sysfs as a user would, have the fabric manager (QMP) offer capacity, and
+show what the kernel did with the offer: one trace record per event
+record, and exactly one Add DC Response for the offer."""
+import argparse
+import os
+import sys
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [os.path.join(TOP, 'scripts'), os.path.join(TOP, 'tests')]
+from vm import VM  # noqa: E402
+from cxl import (DEV, G, M, create_dc_region, read, sh,  # noqa: E402
+                 trace_on, trace_records, wait_for)
+
+
+def step(title):
+    print(f'\n=== {title}', flush=True)
+
+
+def show(vm, cmd):
+    print(f'guest# {cmd}')
+    print(sh(vm, cmd).rstrip())
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--kernel', default=os.path.join(TOP, 'out', 'bzImage'))
+    args = ap.parse_args()
+    with VM() as vm:
+        step('Boot Linux 7.3 + this project under QEMU (TCG) with one CXL DCD')
+        vm.start(kernel=args.kernel)
+        vm.wait_ready()
+        print(f'guest ready after {vm.boot_time:.1f}s')
+        show(vm, f'ls {DEV}')
+
+        step('The device\'s first Dynamic Capacity region is partition dynamic_ram_1')
+        show(vm, f'cat {DEV}/mem0/dynamic_ram_1/size')
+        show(vm, "dmesg | grep -i 'DC region'")
+
+        step('Create, size, target and commit a DC region through sysfs')
+        region = create_dc_region(vm, G)
+        show(vm, f'cat {DEV}/{region}/mode {DEV}/{region}/size '
+                 f'{DEV}/{region}/commit')
+
+        step('The fabric manager offers 2 x 128 MiB (QMP cxl-add-dynamic-capacity)')
+        trace_on(vm, 'cxl_dc_event', 'cxl_dc_response')
+        print(vm.add_capacity([(0, 128 * M), (128 * M, 128 * M)]))
+        wait_for('the response', lambda: trace_records(vm, 'cxl_dc_response'))
+        show(vm, "grep -o 'cxl_dc_.*' /sys/kernel/tracing/trace")
+
+        step('No policy is bound to the region yet, so the offer was declined '
+             'with one empty response; the device can offer the range again')
+        print(vm.add_capacity([(0, 128 * M), (128 * M, 128 * M)]))
+        wait_for('the second response',
+                 lambda: len(trace_records(vm, 'cxl_dc_response')) == 2)
+        show(vm, "grep -o 'cxl_dc_response.*' /sys/kernel/tracing/trace")
+        print('\ndemo complete')
+
+
+if __name__ == '__main__':
+    main()

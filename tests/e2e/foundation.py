@@ -1,0 +1,61 @@
+"""Foundation suite: the DC partition is visible, a DC region is created
+and committed through sysfs, and a QMP offer is answered by exactly one
+Add DC Response: QEMU then takes a new offer of the same range, which it
+refuses while the first is still pending."""
+from cxl import (DEV, G, M, create_dc_region, qmp_ok, read, sh,
+                 trace_on, trace_records, wait_for)
+
+# scripts/vm.py's topology: a 2 GiB DC backend split into two regions.
+DC_REGION_SIZE = G
+
+
+def test_dc_partition_matches_qemu(vm):
+    size = int(read(vm, f'{DEV}/mem0/dynamic_ram_1/size'), 0)
+    assert size == DC_REGION_SIZE, f'dynamic_ram_1/size {size:#x}'
+    log = sh(vm, 'dmesg')
+    assert 'DC region 1 (DPA 0x40000000, 0x40000000 bytes) left unused' in log
+
+
+def test_dc_region_commits(vm):
+    region = create_dc_region(vm, DC_REGION_SIZE)
+    assert read(vm, f'{DEV}/{region}/mode') == 'dynamic_ram_1'
+    assert read(vm, f'{DEV}/{region}/commit') == '1'
+    assert read(vm, f'{DEV}/decoder2.0/mode') == 'dynamic_ram_1'
+
+
+def _responses(vm):
+    return trace_records(vm, 'cxl_dc_response')
+
+
+def test_offer_answered_once(vm):
+    trace_on(vm, 'cxl_dc_event', 'cxl_dc_response')
+    qmp_ok(vm.add_capacity([(0, 128 * M), (128 * M, 128 * M)]))
+    wait_for('one response', lambda: _responses(vm))
+    ev = trace_records(vm, 'cxl_dc_event')
+    assert [(e['type'], e['more'], e['dpa']) for e in ev] == [
+        ('add', '1', '0x0'), ('add', '0', '0x8000000')], ev
+    rsp = _responses(vm)
+    assert [(r['offered'], r['rc']) for r in rsp] == [('2', '0')], rsp
+
+    # The device consumed the group: the same range can be offered again.
+    qmp_ok(vm.add_capacity([(0, 128 * M), (128 * M, 128 * M)]))
+    wait_for('second response', lambda: len(_responses(vm)) == 2)
+    assert len(_responses(vm)) == 2
+    log = sh(vm, 'dmesg')
+    assert 'Add DC Response failed' not in log, log
+
+
+def test_fifo_offers(vm):
+    """Two offers in a row, each answered once, in order."""
+    trace_on(vm, 'cxl_dc_event', 'cxl_dc_response')
+    qmp_ok(vm.add_capacity([(256 * M, 2 * M)]))
+    qmp_ok(vm.add_capacity([(512 * M, 2 * M), (514 * M, 2 * M)]))
+    wait_for('two responses', lambda: len(_responses(vm)) == 2)
+    assert [r['offered'] for r in _responses(vm)] == ['1', '2']
+    assert [r['rc'] for r in _responses(vm)] == ['0', '0']
+
+
+def test_release_of_unheld_range_refused(vm):
+    """Nothing was accepted, so the device has nothing to take back."""
+    r = vm.release_capacity([(0, 128 * M)])
+    assert 'error' in r, r

@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""Test runner: boots the project's kernel under QEMU TCG with one CXL DCD,
+collects the KUnit results the kernel printed at boot (parsed by the
+kernel's own tools/testing/kunit/kunit.py), runs every end-to-end suite in
+tests/e2e/, and checks each guest's console for kernel reports (KASAN,
+lockdep, UBSAN, kmemleak, BUG, WARNING).  Ends with 'N passed, N failed'.
+
+    tests/run.py [--kernel K] [--initrd I] [--flavour NAME] [SUITE...]
+
+A suite is a module tests/e2e/NAME.py whose test_* functions take a
+booted VM; each suite gets a fresh VM, its tests run in file order.
+"""
+import argparse
+import importlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [os.path.join(TOP, 'scripts'), os.path.join(TOP, 'tests')]
+from vm import VM  # noqa: E402
+
+KUNIT_PY = os.path.join(TOP, 'build', 'linux', 'tools', 'testing', 'kunit',
+                        'kunit.py')
+REPORTS = re.compile(r'BUG: |WARNING: |UBSAN: |KASAN|Oops|'
+                     r'possible circular locking|possible recursive locking|'
+                     r'suspected memory leak|Kernel panic|'
+                     r'inconsistent lock state|sleeping function called')
+
+
+class Results:
+    def __init__(self, flavour):
+        self.flavour, self.passed, self.failed, self.skipped = flavour, 0, 0, 0
+
+    def record(self, name, ok, why='', skip=False):
+        if skip:
+            self.skipped += 1
+            print(f'SKIP [{self.flavour}] {name}: {why}', flush=True)
+        elif ok:
+            self.passed += 1
+            print(f'PASS [{self.flavour}] {name}', flush=True)
+        else:
+            self.failed += 1
+            print(f'FAIL [{self.flavour}] {name}: {why}', flush=True)
+
+
+def kunit(console, res):
+    """Count every KUnit case the boot printed; a missing suite is a
+    failure, not a pass."""
+    with tempfile.NamedTemporaryFile('w', suffix='.log', delete=False) as f:
+        f.write(console)
+    p = subprocess.run([sys.executable, KUNIT_PY, 'parse', '--json', f.name],
+                       capture_output=True, text=True)
+    os.unlink(f.name)
+    try:
+        data = json.loads(p.stdout[p.stdout.index('\n{') + 1:])
+    except (ValueError, json.JSONDecodeError):
+        res.record('kunit', False, 'no KUnit output parsed:\n' + p.stdout[-2000:])
+        return
+    cases = 0
+
+    def walk(group, path):
+        nonlocal cases
+        for sub in group.get('sub_groups', []):
+            walk(sub, path + [sub['name']])
+        for case in group.get('test_cases', []):
+            cases += 1
+            res.record('kunit ' + '.'.join(path + [case['name']]),
+                       case['status'] == 'PASS', case['status'])
+
+    walk(data, [])
+    if not cases:
+        res.record('kunit', False, 'no KUnit cases ran')
+
+
+def check_reports(vm, res, suite):
+    """The console must hold no kernel report after a suite."""
+    if vm.alive():
+        # Let kmemleak look now, rather than in ten minutes.
+        vm.run('[ -e /sys/kernel/debug/kmemleak ] && '
+               'echo scan > /sys/kernel/debug/kmemleak && sleep 6 && '
+               'echo scan > /sys/kernel/debug/kmemleak; true', timeout=60)
+    hits = [ln for ln in vm.console().splitlines() if REPORTS.search(ln)]
+    res.record(f'{suite}: no kernel reports', not hits, '\n'.join(hits[:20]))
+
+
+def run_suite(name, args, res, first):
+    mod = importlib.import_module(f'e2e.{name}')
+    tests = [(n, f) for n, f in vars(mod).items()
+             if n.startswith('test_') and callable(f)]
+    tests.sort(key=lambda t: t[1].__code__.co_firstlineno)
+    with VM() as vm:
+        vm.start(kernel=args.kernel, initrd=args.initrd,
+                 **getattr(mod, 'VM_ARGS', {}))
+        vm.wait_ready()
+        print(f'# [{res.flavour}] suite {name}: guest ready after '
+              f'{vm.boot_time:.1f}s', flush=True)
+        if first:
+            kunit(vm.console(), res)
+        for tname, fn in tests:
+            t0 = time.monotonic()
+            try:
+                fn(vm)
+                res.record(f'{name}.{tname} ({time.monotonic() - t0:.1f}s)',
+                           True)
+            except Exception as e:  # a test's failure, report and go on
+                why = f'{e}\n' + ''.join(traceback.format_exc(limit=3))
+                res.record(f'{name}.{tname}', False, why)
+                if not vm.alive():
+                    break
+        check_reports(vm, res, name)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--kernel', default=os.path.join(TOP, 'out', 'bzImage'))
+    ap.add_argument('--initrd',
+                    default=os.path.join(TOP, 'out', 'initramfs.cpio.gz'))
+    ap.add_argument('--flavour', default='test')
+    ap.add_argument('suites', nargs='*')
+    args = ap.parse_args()
+    suites = args.suites or sorted(
+        f[:-3] for f in os.listdir(os.path.join(TOP, 'tests', 'e2e'))
+        if f.endswith('.py') and not f.startswith('_'))
+    res = Results(args.flavour)
+    for i, s in enumerate(suites):
+        try:
+            run_suite(s, args, res, first=(i == 0))
+        except Exception as e:  # the VM itself failed
+            res.record(f'{s}', False, f'suite aborted: {e}')
+    print(f'# [{args.flavour}] {res.passed} passed, {res.failed} failed',
+          flush=True)
+    sys.exit(1 if res.failed else 0)
+
+
+if __name__ == '__main__':
+    main()
