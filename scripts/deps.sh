@@ -7,7 +7,7 @@
 set -euo pipefail
 
 PKGS="build-essential bc bison flex libelf-dev libssl-dev cpio kmod \
-	busybox-static python3 perl gzip xz-utils git dwarves"
+	busybox-static python3 python3-ply python3-git perl gzip xz-utils git dwarves"
 QEMU_VERSION=1:10.0
 
 missing=""

@@ -43,9 +43,9 @@ for p in "$REPO"/patches/[0-9]*.patch; do
 	git -C "$WT" "${GITID[@]}" commit -q --amend --no-edit
 done
 rm -rf "$OUT/patches"
-git -C "$WT" format-patch -q --no-signature --cover-letter -o "$OUT/patches" v7.3..HEAD
+git -C "$WT" format-patch -q --no-signature -o "$OUT/patches" v7.3..HEAD
 git -C "$TREE" worktree remove --force "$WT"
-echo "exported $(ls "$OUT"/patches/0*.patch | grep -vc 0000-cover) patches to $OUT/patches"
+echo "exported $(ls "$OUT"/patches/0*.patch | wc -l) patches to $OUT/patches"
 
 [ "${1:-}" = --no-build ] && exit 0
 

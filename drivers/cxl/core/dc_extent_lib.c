@@ -56,7 +56,7 @@ struct cxl_dc_chain {
  * @responses: Add DC Responses sent (for tests and debugging)
  */
 struct cxl_dc_events {
-	struct mutex lock;
+	struct mutex lock; /* protects every field below */
 	struct cxl_dc_chain *open;
 	struct list_head closed;
 	unsigned long responses;
@@ -87,7 +87,7 @@ static void dc_chain_record(struct cxl_dc_events *ev,
 	lockdep_assert_held(&ev->lock);
 
 	if (!chain) {
-		chain = kzalloc(sizeof(*chain), GFP_KERNEL);
+		chain = kzalloc_obj(*chain);
 		/*
 		 * Without memory the offer cannot be remembered; the More=0
 		 * record still closes a (then empty) chain below, so the device
@@ -109,7 +109,7 @@ static void dc_chain_close(struct cxl_dc_events *ev)
 	lockdep_assert_held(&ev->lock);
 
 	if (!ev->open) {
-		ev->open = kzalloc(sizeof(*ev->open), GFP_KERNEL);
+		ev->open = kzalloc_obj(*ev->open);
 		if (!ev->open)
 			return;
 		ev->open->overflow = true;

@@ -354,6 +354,7 @@ static ssize_t dc_size_show(struct device *dev, struct device_attribute *attr,
 	return sysfs_emit(buf, "%#llx\n",
 			  part ? (u64)resource_size(&part->res) : 0ULL);
 }
+
 static struct device_attribute dev_attr_dc_size =
 	__ATTR(size, 0444, dc_size_show, NULL);
 
@@ -366,6 +367,7 @@ static ssize_t dc_qos_class_show(struct device *dev,
 	return sysfs_emit(buf, "%d\n",
 			  part ? part->perf.qos_class : CXL_QOS_CLASS_INVALID);
 }
+
 static struct device_attribute dev_attr_dc_qos_class =
 	__ATTR(qos_class, 0444, dc_qos_class_show, NULL);
 
@@ -391,8 +393,9 @@ static bool cxl_dc_group_visible(struct kobject *kobj)
 {
 	struct cxl_memdev *cxlmd = to_cxl_memdev(kobj_to_dev(kobj));
 
-	return to_dc_part(cxlmd->cxlds) != NULL;
+	return !!to_dc_part(cxlmd->cxlds);
 }
+
 DEFINE_SYSFS_GROUP_VISIBLE(cxl_dc);
 
 const struct attribute_group cxl_memdev_dc_attribute_group = {

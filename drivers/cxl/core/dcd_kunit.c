@@ -93,6 +93,7 @@ static void dc_config_case_desc(const struct dc_config_case *t, char *desc)
 {
 	strscpy(desc, t->name, KUNIT_PARAM_DESC_SIZE);
 }
+
 KUNIT_ARRAY_PARAM(dc_config, dc_config_cases, dc_config_case_desc);
 
 static size_t build_reply(const struct dc_config_case *t, u8 *buf)
@@ -193,6 +194,7 @@ static struct kunit_suite cxl_dc_config_test_suite = {
 	.name = "cxl_dc_config",
 	.test_cases = cxl_dc_config_test_cases,
 };
+
 kunit_test_suite(cxl_dc_config_test_suite);
 
 MODULE_DESCRIPTION("KUnit tests for CXL Dynamic Capacity configuration");
