@@ -216,7 +216,10 @@ class VM:
                 raise TimeoutError(f'ttyS1: no {pattern!r} in {timeout}s; '
                                    f'got {self._buf[-500:]!r}' + self._tail())
             if select.select([self.ser], [], [], min(left, 1.0))[0]:
-                data = self.ser.recv(65536)
+                try:
+                    data = self.ser.recv(65536)
+                except ConnectionError:
+                    data = b''
                 if not data:
                     raise VMError('QEMU closed ttyS1 (guest died?)' +
                                   self._tail())
@@ -237,7 +240,10 @@ class VM:
         self._seq += 1
         tmo = max(1, math.ceil(timeout))
         b64 = base64.b64encode(cmd.encode()).decode()
-        self.ser.sendall(f'{self._seq} {tmo} {b64}\n'.encode())
+        try:
+            self.ser.sendall(f'{self._seq} {tmo} {b64}\n'.encode())
+        except OSError as e:
+            raise VMError(f'ttyS1 send failed ({e}): QEMU gone?' + self._tail())
         m = self._read_until(rb'\x1fEND %d (\d+)\n' % self._seq, tmo + 30)
         out = self._buf[:m.start()].decode('utf-8', 'replace')
         self._buf = self._buf[m.end():]
@@ -382,8 +388,11 @@ def main():
                 line = sys.stdin.readline()
                 if not line:
                     break
-                if line.strip():
-                    _shell_line(vm, line.strip())
+                try:
+                    if line.strip():
+                        _shell_line(vm, line.strip())
+                except (ValueError, IndexError) as e:
+                    print(f'[vm] bad line: {e}\n{SHELL_HELP}')
                     sys.stdout.flush()
     except (VMError, TimeoutError) as e:
         print(f'[vm] error: {e}', file=sys.stderr)

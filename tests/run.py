@@ -78,6 +78,18 @@ def kunit(console, res):
         res.record('kunit', False, 'no KUnit cases ran')
 
 
+DETECTORS = ('KernelAddressSanitizer initialized', 'Lock dependency validator',
+             'kmemleak: Kernel memory leak detector initialized')
+
+
+def detectors_armed(vm, res):
+    """A clean debug run means something only if the detectors ran."""
+    _, log = vm.run('dmesg')
+    missing = [d for d in DETECTORS if d not in log]
+    res.record('debug kernel: KASAN, lockdep and kmemleak armed', not missing,
+               f'missing: {missing}')
+
+
 def check_reports(vm, res, suite):
     """The console must hold no kernel report after a suite."""
     if vm.alive():
@@ -102,6 +114,8 @@ def run_suite(name, args, res, first):
               f'{vm.boot_time:.1f}s', flush=True)
         if first:
             kunit(vm.console(), res)
+            if res.flavour == 'debug':
+                detectors_armed(vm, res)
         for tname, fn in tests:
             t0 = time.monotonic()
             try:
