@@ -10,29 +10,30 @@ export OUT ?= $(CURDIR)/out
 
 ifeq ($(DEBUG),1)
 FLAVOUR := debug
-KERNEL_IMAGE := $(OUT)/bzImage-debug
+SFX := -debug
 else
 FLAVOUR := test
-KERNEL_IMAGE := $(OUT)/bzImage
+SFX :=
 endif
+KERNEL_IMAGE := $(OUT)/bzImage$(SFX)
+INITRD := $(OUT)/initramfs$(SFX).cpio.gz
 
-.PHONY: all deps kernel kernel-debug initramfs test demo check patches clean
+.PHONY: all deps kernel kernel-debug test demo check patches clean
 
 all: kernel
 
 deps:
 	@scripts/deps.sh
 
-# The test (or, with DEBUG=1, debug) kernel plus the guest initramfs.
-kernel: deps initramfs
+# The test (or, with DEBUG=1, debug) kernel plus the guest initramfs with
+# the test programs and the test modules built against that kernel.
+kernel: deps
 	@scripts/kernel.sh build $(FLAVOUR)
+	@scripts/build-guest.sh $(BUILD)/guest >/dev/null
+	@scripts/mkinitramfs.sh $(INITRD) $(BUILD)/guest/* $(OUT)/modules$(SFX)/*.ko >/dev/null
 
 kernel-debug:
 	@$(MAKE) --no-print-directory kernel DEBUG=1
-
-initramfs: deps
-	@scripts/build-guest.sh $(BUILD)/guest >/dev/null
-	@scripts/mkinitramfs.sh $(OUT)/initramfs.cpio.gz $(BUILD)/guest/* >/dev/null
 
 # KUnit and the end-to-end suites, on the test kernel and on the debug
 # kernel; the last line is 'N passed, N failed'.
@@ -40,7 +41,7 @@ test: deps
 	@scripts/test.sh
 
 demo: kernel
-	@python3 scripts/demo.py --kernel $(KERNEL_IMAGE)
+	@python3 scripts/demo.py --kernel $(KERNEL_IMAGE) --initrd $(INITRD)
 
 check: deps
 	@scripts/check.sh

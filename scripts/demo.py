@@ -28,10 +28,12 @@ def show(vm, cmd):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--kernel', default=os.path.join(TOP, 'out', 'bzImage'))
+    ap.add_argument('--initrd',
+                    default=os.path.join(TOP, 'out', 'initramfs.cpio.gz'))
     args = ap.parse_args()
     with VM() as vm:
         step('Boot Linux 7.3 + this project under QEMU (TCG) with one CXL DCD')
-        vm.start(kernel=args.kernel)
+        vm.start(kernel=args.kernel, initrd=args.initrd)
         vm.wait_ready()
         print(f'guest ready after {vm.boot_time:.1f}s')
         show(vm, f'ls {DEV}')

@@ -19,6 +19,7 @@ TREE=$BUILD/linux
 PKG=linux-source-7.3
 GIT="git -C $TREE -c user.name=cxl-dcd -c user.email=cxl-dcd@localhost"
 OVERLAY_DIRS="drivers include tools Documentation"
+TEST_MODULES="tools/testing/cxl/dc_policy"
 
 log() { echo "[kernel] $*" >&2; }
 
@@ -119,13 +120,17 @@ build() {
 	fi
 	configure "$obj" $frags
 	log "building $flavour kernel in $obj"
-	make -s -C "$TREE" O="$obj" -j"$(nproc)" bzImage
-	mkdir -p "$OUT"
-	if [ "$flavour" = debug ]; then
-		cp "$obj/arch/x86/boot/bzImage" "$OUT/bzImage-debug"
-	else
-		cp "$obj/arch/x86/boot/bzImage" "$OUT/bzImage"
-	fi
+	make -s -C "$TREE" O="$obj" -j"$(nproc)" bzImage modules
+	local sfx="" mods
+	[ "$flavour" = debug ] && sfx=-debug
+	mods=$OUT/modules$sfx
+	mkdir -p "$OUT" "$mods"
+	cp "$obj/arch/x86/boot/bzImage" "$OUT/bzImage$sfx"
+	# Test-only modules built against this kernel, loaded in the guest.
+	for m in $TEST_MODULES; do
+		make -s -C "$TREE" O="$obj" M="$TREE/$m" modules
+		cp "$TREE/$m"/*.ko "$mods/"
+	done
 }
 
 save_patches() {

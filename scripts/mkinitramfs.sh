@@ -24,7 +24,7 @@ chmod 755 "$root/init"
 mknod -m 600 "$root/dev/console" c 5 1 2>/dev/null ||
 	echo "$0: warning: cannot mknod dev/console (not root?)" >&2
 for prog in "$@"; do
-	if command -v file >/dev/null && ! file -b "$prog" | grep -q 'static'; then
+	if [ "${prog%.ko}" = "$prog" ] && command -v file >/dev/null && ! file -b "$prog" | grep -q static; then
 		echo "$0: warning: $prog does not look statically linked" >&2
 	fi
 	install -m 755 "$prog" "$root/bin/$(basename "$prog")"

@@ -15,7 +15,8 @@ make --no-print-directory kernel DEBUG=1 || fail_build=1
 
 if [ $fail_build = 0 ]; then
 	python3 tests/run.py --flavour test --kernel out/bzImage | tee -a "$log"
-	python3 tests/run.py --flavour debug --kernel out/bzImage-debug | tee -a "$log"
+	python3 tests/run.py --flavour debug --kernel out/bzImage-debug \
+		--initrd out/initramfs-debug.cpio.gz | tee -a "$log"
 fi
 
 passed=$(grep -c '^PASS ' "$log")

@@ -106,6 +106,8 @@ struct cxl_mbox_dc_response {
  * @block_size: allocation unit; every extent is a multiple of it
  * @dsmad_handle: CDAT DSMAS entry describing the region's performance
  * @flags: region flags as the device reports them (Table 8-165)
+ * @sharable: extents may be shared with other hosts; tagged groups then
+ *	carry sequence numbers 0..n-1 that order them
  */
 struct cxl_dc_region_info {
 	u64 base;
@@ -114,6 +116,7 @@ struct cxl_dc_region_info {
 	u64 block_size;
 	u32 dsmad_handle;
 	u8 flags;
+	bool sharable;
 };
 
 /**
@@ -145,12 +148,12 @@ int cxl_dc_config_validate(const struct cxl_dc_config *cfg, u64 static_end,
  * struct cxl_dc_state - Dynamic Capacity state of one memory device
  * @enabled_cmds: DC commands found in the Command Effects Log (core/dcd.c)
  * @config: validated configuration; nr_regions is 0 when DC is disabled
- * @events: the extent library's per-device state (core/dc_extent_lib.c)
+ * @dcd: the extent library's per-device state (core/dc_extent_lib.c)
  */
 struct cxl_dc_state {
 	unsigned long enabled_cmds;
 	struct cxl_dc_config config;
-	struct cxl_dc_events *events;
+	struct cxl_dc_dev *dcd;
 };
 
 /* core/dcd.c: device enablement */
@@ -161,6 +164,12 @@ int cxl_dc_dpa_fetch(struct cxl_memdev_state *mds, struct cxl_dpa_info *info);
 extern const struct attribute_group cxl_memdev_dc_attribute_group;
 
 /* core/dc_extent_lib.c: the event conversation */
+struct cxl_region;
+int cxl_dc_dev_create(struct cxl_memdev_state *mds);
+int cxl_dc_region_alloc(struct cxl_region *cxlr);
+void cxl_dc_region_free(struct cxl_region *cxlr);
+extern const struct attribute_group cxl_dc_region_group;
+const char *cxl_dc_reject_reason(int reason);
 void cxl_dc_handle_event(struct cxl_memdev_state *mds,
 			 const struct cxl_event_dcd *rec);
 void cxl_dc_events_drained(struct cxl_memdev_state *mds);

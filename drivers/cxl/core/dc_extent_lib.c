@@ -1,7 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Copyright(c) 2026 The CXL DCD project authors. */
+#include <linux/debugfs.h>
 #include <linux/device.h>
+#include <linux/module.h>
+#include <linux/rbtree.h>
 #include <linux/slab.h>
+#include <linux/sort.h>
+#include <linux/workqueue.h>
+#include <kunit/visibility.h>
+#include <cxl/dc_lib.h>
 #include <cxlmem.h>
 #include <dcd.h>
 #include "core.h"
@@ -10,207 +17,1846 @@
 /**
  * DOC: Dynamic Capacity extent library
  *
- * This file owns the conversation with a Dynamic Capacity Device: it takes
- * the Dynamic Capacity event records the event log drain hands it, gathers
- * the records of one offer (a *chain*: every record up to and including the
- * first one with the More flag clear) and answers each chain with exactly one
- * Add Dynamic Capacity Response, listing the accepted extents in the order
- * they were offered.
+ * This file owns the conversation with a Dynamic Capacity Device and has no
+ * policy of its own.  The event log drain hands it Dynamic Capacity event
+ * records; it gathers the records of one offer (a *chain*: every record up
+ * to and including the first with the More flag clear), checks every
+ * extent as untrusted data, groups the extents by tag, asks the region's
+ * policy (&struct cxl_dc_policy_ops) about each group, and answers the chain
+ * with exactly one Add Dynamic Capacity Response listing the accepted
+ * extents in offered order.  Only then does the policy put the groups to
+ * use.  Release requests run the other way: the policy lets go, then the
+ * library sends Release Dynamic Capacity.
  *
- * Device data is untrusted.  A chain longer than %CXL_DC_CHAIN_MAX records
- * is rejected as a whole once it closes; it still gets its one response, so
- * the device's queue of pending offers stays in step with the host.  No
- * response is ever sent when no offer is pending.
+ * Rules (each rejection is traced with its reason, see &enum dc_reject):
  *
- * Responses are sent after the drain of the event logs, outside the event
- * log lock, in the order the chains closed: devices require pending offers
- * to be answered first-in first-out.
+ * - A chain longer than %CXL_DC_CHAIN_MAX records, or still open
+ *   %dc_chain_timeout_ms after its first record, is rejected whole; it
+ *   still gets its one response.  No response is sent while no offer is
+ *   pending.  Responses go out first-in first-out.
+ * - A tagged group is accepted or rejected whole.  A tag live anywhere on
+ *   the host rejects a new group with that tag.  Sequence numbers of a
+ *   sharable group must be exactly 0..n-1; other groups are numbered in
+ *   arrival order.  The region's tag mode filters tagged and untagged
+ *   extents.
+ * - An extent must be non-empty, not wrap, lie in the dynamic_ram_1
+ *   partition and in one committed, non-interleaved region, be aligned to
+ *   the device block size and to the policy's granularity, and overlap no
+ *   live extent nor another extent of the same offer.  A group may not span
+ *   regions.  An offer for a region with no policy is rejected.
+ * - When a policy registers, extents the device already has as accepted
+ *   are read back with Get DC Extent List and handed to it without being
+ *   acknowledged again; events arriving meanwhile wait.
  *
- * Until a region policy is bound, every offer is rejected (answered with an
- * empty list), which is what the policy-free library must do with capacity
- * nobody asked for.
+ * Lock order, outermost first::
+ *
+ *   cxl_dc_dev.process_lock         one processor of device work at a time
+ *     cxl_rwsem.region (read)       region <-> decoder mapping
+ *       cxl_rwsem.dpa (read)        decoder <-> DPA mapping
+ *         cxl_dc_dev.lock           queued work, extents, groups
+ *           cxl_dc_tags_lock        host-wide tag registry
+ *
+ * The event log drain hands records over under its log_lock, taking only
+ * cxl_dc_dev.lock inside it to queue them; all processing happens after
+ * the drain, outside log_lock.  The policy callbacks ``activate``,
+ * ``release`` and ``force_release`` (they hot-plug, offline and may wait)
+ * run under process_lock only, never under a lock the event drain needs;
+ * a policy must not wait for Dynamic Capacity events inside them.
+ * kobject_uevent() runs under no lock of this file.
  */
 
 /* The most records one chain may carry before it is rejected whole. */
 #define CXL_DC_CHAIN_MAX	512
 
+static unsigned int dc_chain_timeout_ms = 20000;
+module_param(dc_chain_timeout_ms, uint, 0644);
+MODULE_PARM_DESC(dc_chain_timeout_ms,
+		 "Close an offer whose last record has not arrived after this long (ms)");
+
 /**
- * struct cxl_dc_chain - one offer being gathered or waiting for its answer
- * @node: entry in &cxl_dc_events.closed
- * @nr: extents recorded in @ext
- * @overflow: the chain was longer than %CXL_DC_CHAIN_MAX
+ * enum dc_reject - why an extent was not accepted
+ * @DC_OK: accepted
+ * @DC_REJECT_LENGTH: zero length or wraps the DPA space
+ * @DC_REJECT_PARTITION: outside the dynamic_ram_1 partition's usable length
+ * @DC_REJECT_BLOCK: not aligned to the device's block size
+ * @DC_REJECT_NO_REGION: no committed region maps it
+ * @DC_REJECT_SPANS: crosses the end of its region's mapping
+ * @DC_REJECT_INTERLEAVE: the region is interleaved
+ * @DC_REJECT_NO_POLICY: no policy is bound to the region
+ * @DC_REJECT_GRANULARITY: not aligned to the policy's granularity
+ * @DC_REJECT_OVERLAP: overlaps a live extent or another of the offer
+ * @DC_REJECT_TAG_MODE: tagged or untagged, against the region's tag mode
+ * @DC_REJECT_TAG_LIVE: the tag is live elsewhere on the host
+ * @DC_REJECT_SEQUENCE: sharable group without sequence 0..n-1
+ * @DC_REJECT_GROUP: another extent of the group was rejected
+ * @DC_REJECT_GROUP_REGIONS: the group spans regions
+ * @DC_REJECT_POLICY: the policy's validate() said no
+ * @DC_REJECT_CHAIN_CAP: the offer was longer than %CXL_DC_CHAIN_MAX
+ * @DC_REJECT_CHAIN_TIMEOUT: the offer did not end in time
+ * @DC_REJECT_NOMEM: the host ran out of memory
+ * @DC_REJECT_RESPONSE: the device failed the response
+ * @DC_REJECT_MAX: number of reasons
+ */
+enum dc_reject {
+	DC_OK,
+	DC_REJECT_LENGTH,
+	DC_REJECT_PARTITION,
+	DC_REJECT_BLOCK,
+	DC_REJECT_NO_REGION,
+	DC_REJECT_SPANS,
+	DC_REJECT_INTERLEAVE,
+	DC_REJECT_NO_POLICY,
+	DC_REJECT_GRANULARITY,
+	DC_REJECT_OVERLAP,
+	DC_REJECT_TAG_MODE,
+	DC_REJECT_TAG_LIVE,
+	DC_REJECT_SEQUENCE,
+	DC_REJECT_GROUP,
+	DC_REJECT_GROUP_REGIONS,
+	DC_REJECT_POLICY,
+	DC_REJECT_CHAIN_CAP,
+	DC_REJECT_CHAIN_TIMEOUT,
+	DC_REJECT_NOMEM,
+	DC_REJECT_RESPONSE,
+	DC_REJECT_MAX
+};
+
+static const char *const dc_reject_str[DC_REJECT_MAX] = {
+	[DC_OK] = "accepted",
+	[DC_REJECT_LENGTH] = "bad length",
+	[DC_REJECT_PARTITION] = "outside DC partition",
+	[DC_REJECT_BLOCK] = "not block aligned",
+	[DC_REJECT_NO_REGION] = "no committed region",
+	[DC_REJECT_SPANS] = "spans region end",
+	[DC_REJECT_INTERLEAVE] = "interleaved region",
+	[DC_REJECT_NO_POLICY] = "no policy bound",
+	[DC_REJECT_GRANULARITY] = "not policy aligned",
+	[DC_REJECT_OVERLAP] = "overlaps live extent",
+	[DC_REJECT_TAG_MODE] = "wrong tag kind for region",
+	[DC_REJECT_TAG_LIVE] = "tag already live",
+	[DC_REJECT_SEQUENCE] = "bad sequence",
+	[DC_REJECT_GROUP] = "group member rejected",
+	[DC_REJECT_GROUP_REGIONS] = "group spans regions",
+	[DC_REJECT_POLICY] = "policy rejected",
+	[DC_REJECT_CHAIN_CAP] = "offer too long",
+	[DC_REJECT_CHAIN_TIMEOUT] = "offer timed out",
+	[DC_REJECT_NOMEM] = "out of memory",
+	[DC_REJECT_RESPONSE] = "response failed",
+};
+
+const char *cxl_dc_reject_reason(int reason)
+{
+	if (reason < 0 || reason >= DC_REJECT_MAX)
+		return "unknown";
+	return dc_reject_str[reason];
+}
+EXPORT_SYMBOL_IF_KUNIT(cxl_dc_reject_reason);
+
+/**
+ * struct cxl_dc_extent - one live extent
+ * @node: entry in &cxl_dc_region.extents, keyed by @dpa
+ * @kobj: the regionZ/extentZ.N directory
+ * @group: the group the extent belongs to
+ * @dpa: first device physical address
+ * @len: length in bytes
+ * @hpa: first host physical address
+ * @id: N of extentZ.N
+ * @seq: position in the group
+ * @state: &enum cxl_dc_extent_state
+ */
+struct cxl_dc_extent {
+	struct rb_node node;
+	struct kobject kobj;
+	struct cxl_dc_group *group;
+	u64 dpa;
+	u64 len;
+	u64 hpa;
+	int id;
+	u16 seq;
+	u8 state;
+};
+
+/**
+ * struct cxl_dc_group - extents accepted and released together
+ * @node: entry in &cxl_dc_region.groups
+ * @tag_node: entry in the host-wide tag registry (tagged groups only)
+ * @dcr: the region the group lives in
+ * @ops: the policy that owns the group
+ * @tag: the tag, null for an untagged extent
+ * @data: the policy's per-group data
+ * @state: &enum cxl_dc_extent_state of the whole group
+ * @release_wanted: the device asked for it back while it was activating
+ * @forced: the device took the memory back already
+ * @nr: number of extents
+ * @ext: the extents, in sequence order
+ */
+struct cxl_dc_group {
+	struct list_head node;
+	struct rb_node tag_node;
+	struct cxl_dc_region *dcr;
+	const struct cxl_dc_policy_ops *ops;
+	uuid_t tag;
+	void *data;
+	u8 state;
+	bool release_wanted;
+	bool forced;
+	int nr;
+	struct cxl_dc_extent *ext[] __counted_by(nr);
+};
+
+/**
+ * struct cxl_dc_region - Dynamic Capacity state of one region
+ * @cxlr: the region
+ * @dcd: the (single) device behind the region
+ * @ops: the bound policy, NULL when none
+ * @data: the policy's data
+ * @tag_mode: &enum cxl_dc_tag_mode in force
+ * @tag_mode_set: a user chose @tag_mode; a policy's default does not apply
+ * @extents: live extents by DPA (under &cxl_dc_dev.lock)
+ * @groups: live groups, oldest first (under &cxl_dc_dev.lock)
+ * @nr_extents: number of live extents
+ * @next_id: N of the next extentZ.N
+ * @busy: policy callbacks in flight; unregistering waits for 0
+ * @wq: where unregistering waits
+ */
+struct cxl_dc_region {
+	struct cxl_region *cxlr;
+	struct cxl_dc_dev *dcd;
+	const struct cxl_dc_policy_ops *ops;
+	void *data;
+	enum cxl_dc_tag_mode tag_mode;
+	bool tag_mode_set;
+	struct rb_root extents;
+	struct list_head groups;
+	int nr_extents;
+	int next_id;
+	atomic_t busy;
+	wait_queue_head_t wq;
+};
+
+/**
+ * struct cxl_dc_chain - work from the device waiting to be processed: an
+ *	offer (being gathered, or closed and waiting for its answer) or one
+ *	release request
+ * @node: entry in &cxl_dc_dev.closed
+ * @type: %CXL_DC_EVENT_ADD_CAPACITY, _RELEASE_CAPACITY or _FORCED_RELEASE
+ * @nr: records kept in @ext
+ * @alloc: room in @ext
+ * @why: non-zero when the whole offer is rejected (cap, timeout, memory)
  * @ext: the offered extents, in offered order
  */
 struct cxl_dc_chain {
 	struct list_head node;
+	u8 type;
 	int nr;
-	bool overflow;
-	struct cxl_dc_extent_raw ext[CXL_DC_CHAIN_MAX];
+	int alloc;
+	enum dc_reject why;
+	struct cxl_dc_extent_raw *ext;
 };
 
 /**
- * struct cxl_dc_events - extent library state of one memory device
- * @lock: protects every field below
- * @open: the chain being gathered, NULL between chains
- * @closed: chains whose last record arrived, oldest first, not yet answered
- * @responses: Add DC Responses sent (for tests and debugging)
+ * struct cxl_dc_dev - extent library state of one memory device
+ * @mds: the device
+ * @process_lock: one processor of device work at a time, so that answers
+ *	leave in the order the offers came; held across policy callbacks
+ * @lock: protects every field below and the extents and groups of every
+ *	region on the device
+ * @open: the offer being gathered, NULL between offers
+ * @closed: offers whose last record arrived, oldest first, not yet answered
+ * @discard_tail: an offer timed out; drop records up to its More=0 record
+ * @timeout: closes @open when its last record does not come
+ * @responses: Add DC Responses sent
+ * @releases: Release DC commands sent
+ * @debugfs: the device's debugfs directory
  */
-struct cxl_dc_events {
-	struct mutex lock; /* protects every field below */
+struct cxl_dc_dev {
+	struct cxl_memdev_state *mds;
+	struct mutex process_lock;
+	struct mutex lock;
 	struct cxl_dc_chain *open;
 	struct list_head closed;
+	bool discard_tail;
+	struct delayed_work timeout;
 	unsigned long responses;
+	unsigned long releases;
+	struct dentry *debugfs;
 };
 
-static struct cxl_dc_events *dc_events(struct cxl_memdev_state *mds)
+/* Host-wide registry of live tags: tag -> group, see the lock order. */
+static DEFINE_MUTEX(cxl_dc_tags_lock);
+static struct rb_root cxl_dc_tags = RB_ROOT;
+
+static struct device *dc_dev(struct cxl_dc_dev *dcd)
 {
-	struct cxl_dc_events *ev = mds->dc.events;
-
-	if (ev)
-		return ev;
-
-	/* Called from the event thread only: no race on first use. */
-	ev = devm_kzalloc(mds->cxlds.dev, sizeof(*ev), GFP_KERNEL);
-	if (!ev)
-		return NULL;
-	mutex_init(&ev->lock);
-	INIT_LIST_HEAD(&ev->closed);
-	mds->dc.events = ev;
-	return ev;
+	return dcd->mds->cxlds.dev;
 }
 
-static void dc_chain_record(struct cxl_dc_events *ev,
-			    const struct cxl_event_dcd *rec)
+static struct cxl_memdev *dc_memdev(struct cxl_dc_dev *dcd)
 {
-	struct cxl_dc_chain *chain = ev->open;
+	return dcd->mds->cxlds.cxlmd;
+}
 
-	lockdep_assert_held(&ev->lock);
+/* --- the host-wide tag registry ---------------------------------------- */
 
+static struct cxl_dc_group *dc_tag_find(const uuid_t *tag)
+{
+	struct rb_node *n = cxl_dc_tags.rb_node;
+
+	lockdep_assert_held(&cxl_dc_tags_lock);
+	while (n) {
+		struct cxl_dc_group *g = rb_entry(n, struct cxl_dc_group, tag_node);
+		int c = memcmp(tag, &g->tag, sizeof(*tag));
+
+		if (!c)
+			return g;
+		n = c < 0 ? n->rb_left : n->rb_right;
+	}
+	return NULL;
+}
+
+static void dc_tag_insert(struct cxl_dc_group *group)
+{
+	struct rb_node **link = &cxl_dc_tags.rb_node, *parent = NULL;
+
+	lockdep_assert_held(&cxl_dc_tags_lock);
+	while (*link) {
+		struct cxl_dc_group *g = rb_entry(*link, struct cxl_dc_group,
+						  tag_node);
+
+		parent = *link;
+		if (memcmp(&group->tag, &g->tag, sizeof(g->tag)) < 0)
+			link = &parent->rb_left;
+		else
+			link = &parent->rb_right;
+	}
+	rb_link_node(&group->tag_node, parent, link);
+	rb_insert_color(&group->tag_node, &cxl_dc_tags);
+}
+
+/* --- live extents of a region, by DPA ------------------------------------ */
+
+/* The live extent with the highest start at or below @dpa, if any. */
+static struct cxl_dc_extent *dc_extent_floor(struct cxl_dc_region *dcr, u64 dpa)
+{
+	struct rb_node *n = dcr->extents.rb_node;
+	struct cxl_dc_extent *best = NULL;
+
+	while (n) {
+		struct cxl_dc_extent *e = rb_entry(n, struct cxl_dc_extent, node);
+
+		if (e->dpa <= dpa) {
+			best = e;
+			n = n->rb_right;
+		} else {
+			n = n->rb_left;
+		}
+	}
+	return best;
+}
+
+static struct cxl_dc_extent *dc_extent_find(struct cxl_dc_region *dcr, u64 dpa)
+{
+	struct cxl_dc_extent *e = dc_extent_floor(dcr, dpa);
+
+	return e && dpa < e->dpa + e->len ? e : NULL;
+}
+
+static bool dc_overlaps_live(struct cxl_dc_region *dcr, u64 dpa, u64 len)
+{
+	struct cxl_dc_extent *e = dc_extent_floor(dcr, dpa + len - 1);
+
+	return e && e->dpa + e->len > dpa;
+}
+
+static void dc_extent_insert(struct cxl_dc_region *dcr, struct cxl_dc_extent *ext)
+{
+	struct rb_node **link = &dcr->extents.rb_node, *parent = NULL;
+
+	while (*link) {
+		parent = *link;
+		if (ext->dpa < rb_entry(parent, struct cxl_dc_extent, node)->dpa)
+			link = &parent->rb_left;
+		else
+			link = &parent->rb_right;
+	}
+	rb_link_node(&ext->node, parent, link);
+	rb_insert_color(&ext->node, &dcr->extents);
+	dcr->nr_extents++;
+}
+
+/* --- regionZ/extentZ.N --------------------------------------------------- */
+
+static const char *const dc_state_str[] = {
+	[CXL_DC_EXTENT_ACCEPTED] = "accepted",
+	[CXL_DC_EXTENT_ACTIVE] = "active",
+	[CXL_DC_EXTENT_RELEASE_PENDING] = "release-pending",
+};
+
+#define to_dc_extent(k) container_of(k, struct cxl_dc_extent, kobj)
+
+static ssize_t offset_show(struct kobject *kobj, struct kobj_attribute *attr,
+			   char *buf)
+{
+	struct cxl_dc_extent *ext = to_dc_extent(kobj);
+	struct cxl_region *cxlr = ext->group->dcr->cxlr;
+
+	return sysfs_emit(buf, "%#llx\n", ext->hpa - cxlr->params.res->start);
+}
+
+static ssize_t length_show(struct kobject *kobj, struct kobj_attribute *attr,
+			   char *buf)
+{
+	return sysfs_emit(buf, "%#llx\n", to_dc_extent(kobj)->len);
+}
+
+static ssize_t uuid_show(struct kobject *kobj, struct kobj_attribute *attr,
+			 char *buf)
+{
+	return sysfs_emit(buf, "%pUb\n", &to_dc_extent(kobj)->group->tag);
+}
+
+static ssize_t seq_show(struct kobject *kobj, struct kobj_attribute *attr,
+			char *buf)
+{
+	return sysfs_emit(buf, "%u\n", to_dc_extent(kobj)->seq);
+}
+
+static ssize_t state_show(struct kobject *kobj, struct kobj_attribute *attr,
+			  char *buf)
+{
+	return sysfs_emit(buf, "%s\n",
+			  dc_state_str[READ_ONCE(to_dc_extent(kobj)->state)]);
+}
+
+static struct kobj_attribute dc_offset_attr = __ATTR_RO(offset);
+static struct kobj_attribute dc_length_attr = __ATTR_RO(length);
+static struct kobj_attribute dc_uuid_attr = __ATTR_RO(uuid);
+static struct kobj_attribute dc_seq_attr = __ATTR_RO(seq);
+static struct kobj_attribute dc_state_attr = __ATTR_RO(state);
+
+static struct attribute *dc_extent_attrs[] = {
+	&dc_offset_attr.attr,
+	&dc_length_attr.attr,
+	&dc_uuid_attr.attr,
+	&dc_seq_attr.attr,
+	&dc_state_attr.attr,
+	NULL,
+};
+ATTRIBUTE_GROUPS(dc_extent);
+
+static void dc_extent_kobj_release(struct kobject *kobj)
+{
+	kfree(to_dc_extent(kobj));
+}
+
+static const struct kobj_type dc_extent_ktype = {
+	.release = dc_extent_kobj_release,
+	.sysfs_ops = &kobj_sysfs_ops,
+	.default_groups = dc_extent_groups,
+};
+
+static struct cxl_dc_extent *dc_extent_alloc(u64 dpa, u64 len, u64 hpa, u16 seq)
+{
+	struct cxl_dc_extent *ext = kzalloc_obj(*ext);
+
+	if (!ext)
+		return NULL;
+	kobject_init(&ext->kobj, &dc_extent_ktype);
+	ext->dpa = dpa;
+	ext->len = len;
+	ext->hpa = hpa;
+	ext->seq = seq;
+	ext->id = -1;
+	return ext;
+}
+
+/* A sysfs directory is a courtesy: failing to add one loses nothing. */
+static void dc_extent_publish(struct cxl_dc_region *dcr,
+			      struct cxl_dc_extent *ext)
+{
+	ext->id = dcr->next_id++;
+	if (kobject_add(&ext->kobj, &dcr->cxlr->dev.kobj, "extent%d.%d",
+			dcr->cxlr->id, ext->id))
+		dev_warn(&dcr->cxlr->dev, "no sysfs entry for extent %d\n",
+			 ext->id);
+}
+
+/* --- groups --------------------------------------------------------------- */
+
+static const char *dcr_name(struct cxl_dc_region *dcr)
+{
+	return dcr ? dev_name(&dcr->cxlr->dev) : NULL;
+}
+
+static void dc_trace_group(struct cxl_dc_dev *dcd, struct cxl_dc_group *group,
+			   bool released)
+{
+	for (int i = 0; i < group->nr; i++) {
+		struct cxl_dc_extent *e = group->ext[i];
+
+		if (released)
+			trace_cxl_dc_released(dc_memdev(dcd), dcr_name(group->dcr),
+					      e->dpa, e->len, &group->tag,
+					      e->seq, group->forced ? "forced" : "");
+		else
+			trace_cxl_dc_release(dc_memdev(dcd), dcr_name(group->dcr),
+					     e->dpa, e->len, &group->tag,
+					     e->seq, group->forced ? "forced" : "");
+	}
+}
+
+static void dc_set_state(struct cxl_dc_group *group, enum cxl_dc_extent_state s)
+{
+	group->state = s;
+	for (int i = 0; i < group->nr; i++)
+		WRITE_ONCE(group->ext[i]->state, s);
+}
+
+/* Free a group that never went live (its extents are in no tree). */
+static void dc_group_free(struct cxl_dc_group *group)
+{
+	for (int i = 0; i < group->nr; i++)
+		if (group->ext[i])
+			kobject_put(&group->ext[i]->kobj);
+	kfree(group);
+}
+
+/* Make an accepted group live: extents in the tree and in sysfs, tag in
+ * the registry.  Cannot fail.
+ */
+static void dc_group_link(struct cxl_dc_region *dcr, struct cxl_dc_group *group)
+{
+	lockdep_assert_held(&dcr->dcd->lock);
+
+	group->dcr = dcr;
+	for (int i = 0; i < group->nr; i++) {
+		group->ext[i]->group = group;
+		dc_extent_insert(dcr, group->ext[i]);
+		dc_extent_publish(dcr, group->ext[i]);
+	}
+	if (!uuid_is_null(&group->tag)) {
+		guard(mutex)(&cxl_dc_tags_lock);
+		dc_tag_insert(group);
+	}
+	list_add_tail(&group->node, &dcr->groups);
+	dc_set_state(group, CXL_DC_EXTENT_ACCEPTED);
+	/* Activation is in flight until dc_activate() ends; see @busy. */
+	group->ops = dcr->ops;
+	atomic_inc(&dcr->busy);
+}
+
+/* Forget a live group: the device no longer has it, or nobody uses it. */
+static void dc_group_unlink(struct cxl_dc_group *group)
+{
+	struct cxl_dc_region *dcr = group->dcr;
+
+	lockdep_assert_held(&dcr->dcd->lock);
+
+	if (!uuid_is_null(&group->tag)) {
+		guard(mutex)(&cxl_dc_tags_lock);
+		rb_erase(&group->tag_node, &cxl_dc_tags);
+	}
+	for (int i = 0; i < group->nr; i++) {
+		rb_erase(&group->ext[i]->node, &dcr->extents);
+		dcr->nr_extents--;
+		kobject_del(&group->ext[i]->kobj);
+	}
+	list_del(&group->node);
+	dc_group_free(group);
+}
+
+static struct cxl_dc_group *dc_group_alloc(int nr, const uuid_t *tag)
+{
+	struct cxl_dc_group *group = kzalloc_flex(*group, ext, nr);
+
+	if (!group)
+		return NULL;
+	group->nr = nr;
+	uuid_copy(&group->tag, tag);
+	return group;
+}
+
+/* --- commands to the device ------------------------------------------------ */
+
+/*
+ * Send an extent list with Add DC Response or Release DC, split across
+ * commands only when the mailbox payload forces it (More set on all but
+ * the last).  @get fills in extent @i.
+ */
+static int dc_send_list(struct cxl_dc_dev *dcd, u16 opcode, int nr,
+			void (*get)(void *ctx, int i, u64 *dpa, u64 *len),
+			void *ctx)
+{
+	struct cxl_mailbox *cxl_mbox = &dcd->mds->cxlds.cxl_mbox;
+	size_t room = (cxl_mbox->payload_size -
+		       sizeof(struct cxl_mbox_dc_response)) /
+		      sizeof(struct cxl_dc_updated_extent);
+	int done = 0;
+
+	lockdep_assert_held(&dcd->lock);
+	if (WARN_ON_ONCE(!room))
+		return -ENXIO;
+
+	do {
+		int n = min_t(int, nr - done, room);
+		struct cxl_mbox_dc_response *rsp __free(kvfree) =
+			kvzalloc(struct_size(rsp, extent_list, n), GFP_KERNEL);
+		struct cxl_mbox_cmd cmd = {
+			.opcode = opcode,
+			.payload_in = rsp,
+			.size_in = struct_size(rsp, extent_list, n),
+		};
+		int rc;
+
+		if (!rsp)
+			return -ENOMEM;
+		rsp->extent_list_size = cpu_to_le32(n);
+		if (done + n < nr)
+			rsp->flags = CXL_DC_RESPONSE_MORE;
+		for (int i = 0; i < n; i++) {
+			u64 dpa, len;
+
+			get(ctx, done + i, &dpa, &len);
+			rsp->extent_list[i].start_dpa = cpu_to_le64(dpa);
+			rsp->extent_list[i].length = cpu_to_le64(len);
+		}
+		rc = cxl_internal_send_cmd(cxl_mbox, &cmd);
+		if (rc)
+			return rc;
+		done += n;
+	} while (done < nr);
+
+	return 0;
+}
+
+static void dc_group_get(void *ctx, int i, u64 *dpa, u64 *len)
+{
+	struct cxl_dc_group *group = ctx;
+
+	*dpa = group->ext[i]->dpa;
+	*len = group->ext[i]->len;
+}
+
+static void dc_range_get(void *ctx, int i, u64 *dpa, u64 *len)
+{
+	struct range *r = ctx;
+
+	*dpa = r->start;
+	*len = range_len(r);
+}
+
+/*
+ * Give a live group back to the device and forget it.  On failure the
+ * group stays as it is, release-pending, and a later release retries.
+ */
+static int dc_group_give_back(struct cxl_dc_dev *dcd, struct cxl_dc_group *group)
+{
+	int rc;
+
+	lockdep_assert_held(&dcd->lock);
+	rc = dc_send_list(dcd, CXL_MBOX_OP_RELEASE_DC, group->nr, dc_group_get,
+			  group);
+	if (rc) {
+		dev_err(dc_dev(dcd), "Release DC of %d extents failed: %d\n",
+			group->nr, rc);
+		dc_set_state(group, CXL_DC_EXTENT_RELEASE_PENDING);
+		return rc;
+	}
+	dcd->releases++;
+	dc_trace_group(dcd, group, true);
+	dc_group_unlink(group);
+	return 0;
+}
+
+/* --- gathering offers --------------------------------------------------------- */
+
+static void dc_chain_free(struct cxl_dc_chain *chain)
+{
+	if (!chain)
+		return;
+	kvfree(chain->ext);
+	kfree(chain);
+}
+
+static void dc_chain_add(struct cxl_dc_dev *dcd, const struct cxl_event_dcd *rec)
+{
+	struct cxl_dc_chain *chain = dcd->open;
+
+	lockdep_assert_held(&dcd->lock);
 	if (!chain) {
 		chain = kzalloc_obj(*chain);
-		/*
-		 * Without memory the offer cannot be remembered; the More=0
-		 * record still closes a (then empty) chain below, so the device
-		 * gets its one answer.
-		 */
-		if (!chain)
+		if (!chain) {
+			/* Remember that an offer is pending, if nothing else. */
+			dev_err(dc_dev(dcd), "no memory for a DC offer\n");
 			return;
-		ev->open = chain;
+		}
+		dcd->open = chain;
+		if (dc_chain_timeout_ms)
+			mod_delayed_work(system_wq, &dcd->timeout,
+					 msecs_to_jiffies(dc_chain_timeout_ms));
 	}
+	chain->type = CXL_DC_EVENT_ADD_CAPACITY;
+	if (chain->why)
+		return;
+	if (chain->nr == CXL_DC_CHAIN_MAX) {
+		chain->why = DC_REJECT_CHAIN_CAP;
+		return;
+	}
+	if (chain->nr == chain->alloc) {
+		int alloc = min(CXL_DC_CHAIN_MAX, max(8, 2 * chain->alloc));
+		void *ext = kvrealloc(chain->ext, alloc * sizeof(*chain->ext),
+				      GFP_KERNEL);
 
-	if (chain->nr < CXL_DC_CHAIN_MAX)
-		chain->ext[chain->nr++] = rec->extent;
-	else
-		chain->overflow = true;
+		if (!ext) {
+			chain->why = DC_REJECT_NOMEM;
+			return;
+		}
+		chain->ext = ext;
+		chain->alloc = alloc;
+	}
+	chain->ext[chain->nr++] = rec->extent;
 }
 
-static void dc_chain_close(struct cxl_dc_events *ev)
+static void dc_chain_close(struct cxl_dc_dev *dcd)
 {
-	lockdep_assert_held(&ev->lock);
-
-	if (!ev->open) {
-		ev->open = kzalloc_obj(*ev->open);
-		if (!ev->open)
+	lockdep_assert_held(&dcd->lock);
+	if (!dcd->open) {
+		/* The first record found no memory: answer it anyway. */
+		dcd->open = kzalloc_obj(*dcd->open);
+		if (!dcd->open)
 			return;
-		ev->open->overflow = true;
+		dcd->open->type = CXL_DC_EVENT_ADD_CAPACITY;
+		dcd->open->why = DC_REJECT_NOMEM;
 	}
-	list_add_tail(&ev->open->node, &ev->closed);
-	ev->open = NULL;
+	cancel_delayed_work(&dcd->timeout);
+	list_add_tail(&dcd->open->node, &dcd->closed);
+	dcd->open = NULL;
 }
+
+static void dc_chain_timeout(struct work_struct *work)
+{
+	struct cxl_dc_dev *dcd = container_of(to_delayed_work(work),
+					      struct cxl_dc_dev, timeout);
+
+	scoped_guard(mutex, &dcd->lock) {
+		if (!dcd->open)
+			return;
+		dev_warn(dc_dev(dcd), "DC offer not finished after %u ms: rejected\n",
+			 dc_chain_timeout_ms);
+		dcd->open->why = DC_REJECT_CHAIN_TIMEOUT;
+		dcd->discard_tail = true;
+		dc_chain_close(dcd);
+	}
+	cxl_dc_events_drained(dcd->mds);
+}
+
+/* --- answering offers --------------------------------------------------------- */
+
+/**
+ * struct dc_offer_ext - one offered extent while its offer is decided
+ * @raw: the extent as the device described it
+ * @dpa: first DPA
+ * @len: length
+ * @hpa: first HPA, once a region maps it
+ * @dcr: the region that maps it, if any
+ * @why: &enum dc_reject, DC_OK while still acceptable
+ * @group: index of its group in the offer
+ * @seq: position in its group
+ */
+struct dc_offer_ext {
+	const struct cxl_dc_extent_raw *raw;
+	u64 dpa;
+	u64 len;
+	u64 hpa;
+	struct cxl_dc_region *dcr;
+	enum dc_reject why;
+	int group;
+	u16 seq;
+};
+
+static bool dc_is_tagged(const struct cxl_dc_extent_raw *raw)
+{
+	return memchr_inv(raw->tag, 0, UUID_SIZE) != NULL;
+}
+
+static enum dc_reject dc_check_extent(struct cxl_dc_dev *dcd,
+				      struct dc_offer_ext *oe)
+{
+	const struct cxl_dc_config *cfg = &dcd->mds->dc.config;
+	const struct cxl_dc_region_info *r0 = &cfg->region[0];
+	struct cxl_endpoint_decoder *cxled;
+	struct cxl_region_params *p;
+	struct cxl_region *cxlr;
+	bool tagged;
+	u64 end, g;
+
+	lockdep_assert_held(&dcd->lock);
+	if (!oe->len || check_add_overflow(oe->dpa, oe->len - 1, &end))
+		return DC_REJECT_LENGTH;
+	if (!cfg->nr_regions || oe->dpa < r0->base || end >= r0->base + r0->len)
+		return DC_REJECT_PARTITION;
+	if (!IS_ALIGNED(oe->dpa | oe->len, r0->block_size))
+		return DC_REJECT_BLOCK;
+
+	cxlr = cxl_dpa_to_region(dc_memdev(dcd), oe->dpa);
+	if (!cxlr || !cxlr->dc || cxlr->params.state != CXL_CONFIG_COMMIT)
+		return DC_REJECT_NO_REGION;
+	oe->dcr = cxlr->dc;
+	p = &cxlr->params;
+	if (p->interleave_ways != 1)
+		return DC_REJECT_INTERLEAVE;
+	cxled = p->targets[0];
+	if (!cxled || !cxled->dpa_res || end > cxled->dpa_res->end)
+		return DC_REJECT_SPANS;
+	if (!oe->dcr->ops)
+		return DC_REJECT_NO_POLICY;
+
+	oe->hpa = p->res->start + (oe->dpa - cxled->dpa_res->start);
+	g = oe->dcr->ops->granularity;
+	if (g && !IS_ALIGNED(oe->hpa | oe->len, g))
+		return DC_REJECT_GRANULARITY;
+	if (dc_overlaps_live(oe->dcr, oe->dpa, oe->len))
+		return DC_REJECT_OVERLAP;
+
+	tagged = dc_is_tagged(oe->raw);
+	if ((tagged && oe->dcr->tag_mode == CXL_DC_TAG_UNTAGGED) ||
+	    (!tagged && oe->dcr->tag_mode == CXL_DC_TAG_TAGGED))
+		return DC_REJECT_TAG_MODE;
+	return DC_OK;
+}
+
+static int dc_cmp_dpa(const void *a, const void *b)
+{
+	const struct dc_offer_ext *x = *(const struct dc_offer_ext **)a;
+	const struct dc_offer_ext *y = *(const struct dc_offer_ext **)b;
+
+	return x->dpa < y->dpa ? -1 : x->dpa > y->dpa;
+}
+
+/* Extents of one offer may not overlap each other: both are rejected. */
+static int dc_check_offer_overlap(struct dc_offer_ext *oe, int n)
+{
+	struct dc_offer_ext **by_dpa __free(kvfree) =
+		kvmalloc_array(n, sizeof(*by_dpa), GFP_KERNEL);
+
+	if (!by_dpa)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++)
+		by_dpa[i] = &oe[i];
+	sort(by_dpa, n, sizeof(*by_dpa), dc_cmp_dpa, NULL);
+	for (int i = 1; i < n; i++) {
+		struct dc_offer_ext *a = by_dpa[i - 1], *b = by_dpa[i];
+
+		if (!a->len || !b->len || a->dpa + a->len <= b->dpa)
+			continue;
+		if (a->why == DC_OK)
+			a->why = DC_REJECT_OVERLAP;
+		if (b->why == DC_OK)
+			b->why = DC_REJECT_OVERLAP;
+	}
+	return 0;
+}
+
+/* Apply @why to every still-acceptable member of group @gi. */
+static void dc_reject_group(struct dc_offer_ext *oe, int n, int gi,
+			    enum dc_reject why)
+{
+	for (int i = 0; i < n; i++)
+		if (oe[i].group == gi && oe[i].why == DC_OK)
+			oe[i].why = why;
+}
+
+/*
+ * Rules for a whole group @gi of @nr members starting at @first: one
+ * region, a tag not live elsewhere, sequences 0..nr-1 when sharable.
+ * Numbers the members (@seq) as a side effect.
+ */
+static void dc_check_group(struct cxl_dc_dev *dcd, struct dc_offer_ext *oe,
+			   int n, int gi, int first, int nr, bool recovering)
+{
+	bool sharable = dcd->mds->dc.config.region[0].sharable;
+	unsigned long *seen __free(bitmap) = bitmap_zalloc(nr, GFP_KERNEL);
+	enum dc_reject why = DC_OK;
+	int k = 0;
+
+	if (!seen) {
+		dc_reject_group(oe, n, gi, DC_REJECT_NOMEM);
+		return;
+	}
+	for (int i = first; i < n; i++) {
+		if (oe[i].group != gi)
+			continue;
+		if (oe[i].why != DC_OK && why == DC_OK)
+			why = DC_REJECT_GROUP;
+		if (oe[i].dcr != oe[first].dcr)
+			why = DC_REJECT_GROUP_REGIONS;
+		oe[i].seq = k++;
+		if (sharable) {
+			u16 seq = le16_to_cpu(oe[i].raw->shared_extn_seq);
+
+			if (seq >= nr || test_and_set_bit(seq, seen))
+				why = DC_REJECT_SEQUENCE;
+			else
+				oe[i].seq = seq;
+		}
+	}
+	if (why == DC_OK && !recovering && dc_is_tagged(oe[first].raw)) {
+		guard(mutex)(&cxl_dc_tags_lock);
+		if (dc_tag_find((const uuid_t *)oe[first].raw->tag))
+			why = DC_REJECT_TAG_LIVE;
+	}
+	if (why != DC_OK)
+		dc_reject_group(oe, n, gi, why);
+}
+
+/* Group the extents of an offer by tag; an untagged extent is a group. */
+static int dc_form_groups(struct cxl_dc_dev *dcd, struct dc_offer_ext *oe,
+			  int n, bool recovering)
+{
+	int ngroups = 0;
+
+	for (int i = 0; i < n; i++)
+		oe[i].group = -1;
+	for (int i = 0; i < n; i++) {
+		int nr = 1;
+
+		if (oe[i].group >= 0)
+			continue;
+		oe[i].group = ngroups;
+		if (dc_is_tagged(oe[i].raw)) {
+			for (int j = i + 1; j < n; j++) {
+				if (oe[j].group < 0 &&
+				    !memcmp(oe[j].raw->tag, oe[i].raw->tag,
+					    UUID_SIZE)) {
+					oe[j].group = ngroups;
+					nr++;
+				}
+			}
+		}
+		dc_check_group(dcd, oe, n, ngroups, i, nr, recovering);
+		ngroups++;
+	}
+	return ngroups;
+}
+
+/* Build group @gi as objects; NULL (and the members rejected) on failure. */
+static struct cxl_dc_group *dc_build_group(struct dc_offer_ext *oe, int n,
+					   int gi)
+{
+	struct cxl_dc_group *group;
+	int nr = 0, first = -1;
+
+	for (int i = 0; i < n; i++) {
+		if (oe[i].group != gi)
+			continue;
+		if (oe[i].why != DC_OK)
+			return NULL;
+		if (first < 0)
+			first = i;
+		nr++;
+	}
+	if (first < 0)
+		return NULL;
+
+	group = dc_group_alloc(nr, (const uuid_t *)oe[first].raw->tag);
+	if (!group)
+		goto nomem;
+	group->dcr = oe[first].dcr;
+	for (int i = first; i < n; i++) {
+		if (oe[i].group != gi)
+			continue;
+		group->ext[oe[i].seq] = dc_extent_alloc(oe[i].dpa, oe[i].len,
+							oe[i].hpa, oe[i].seq);
+		if (!group->ext[oe[i].seq])
+			goto nomem;
+		group->ext[oe[i].seq]->group = group;
+	}
+	return group;
+
+nomem:
+	if (group)
+		dc_group_free(group);
+	dc_reject_group(oe, n, gi, DC_REJECT_NOMEM);
+	return NULL;
+}
+
+static void dc_offer_get(void *ctx, int i, u64 *dpa, u64 *len)
+{
+	struct dc_offer_ext **acc = ctx;
+
+	*dpa = acc[i]->dpa;
+	*len = acc[i]->len;
+}
+
+/* Exactly one Add DC Response, accepted extents in offered order. */
+static int dc_respond(struct cxl_dc_dev *dcd, struct dc_offer_ext *oe, int n)
+{
+	struct dc_offer_ext **acc __free(kvfree) =
+		kvmalloc_array(max(n, 1), sizeof(*acc), GFP_KERNEL);
+	int nacc = 0, rc;
+
+	if (!acc) {
+		/* Still answer: an empty response rejects the whole offer. */
+		for (int i = 0; i < n; i++)
+			oe[i].why = DC_REJECT_NOMEM;
+	} else {
+		for (int i = 0; i < n; i++)
+			if (oe[i].why == DC_OK)
+				acc[nacc++] = &oe[i];
+	}
+	rc = dc_send_list(dcd, CXL_MBOX_OP_ADD_DC_RESPONSE, nacc, dc_offer_get,
+			  acc);
+	trace_cxl_dc_response(dc_memdev(dcd), n, rc ? 0 : nacc, rc);
+	if (rc) {
+		dev_err(dc_dev(dcd), "Add DC Response failed: %d\n", rc);
+		for (int i = 0; i < n; i++)
+			if (oe[i].why == DC_OK)
+				oe[i].why = DC_REJECT_RESPONSE;
+	}
+	dcd->responses++;
+	return rc;
+}
+
+static void dc_region_uevent(struct cxl_dc_region *dcr)
+{
+	kobject_uevent(&dcr->cxlr->dev.kobj, KOBJ_CHANGE);
+}
+
+static void dc_region_idle(struct cxl_dc_region *dcr)
+{
+	if (atomic_dec_and_test(&dcr->busy))
+		wake_up(&dcr->wq);
+}
+
+static void dc_start_release(struct cxl_dc_dev *dcd, struct cxl_dc_group *group,
+			     const struct cxl_dc_policy_ops *ops);
+
+/*
+ * Put an accepted group to use.  Context: process_lock held, no other lock.
+ * If the policy fails, the device gets the extents back.
+ */
+static void dc_activate(struct cxl_dc_dev *dcd, struct cxl_dc_group *group,
+			const struct cxl_dc_policy_ops *ops)
+{
+	struct cxl_dc_region *dcr = group->dcr;
+	bool release;
+	int rc;
+
+	lockdep_assert_held(&dcd->process_lock);
+	rc = ops->activate ? ops->activate(dcr->cxlr, group) : 0;
+
+	scoped_guard(mutex, &dcd->lock) {
+		release = group->release_wanted;
+		if (rc) {
+			dev_warn(&dcr->cxlr->dev,
+				 "%s could not use %d extent(s): %d, giving them back\n",
+				 ops->name, group->nr, rc);
+			dc_group_give_back(dcd, group);
+			release = false;
+		} else {
+			dc_set_state(group, CXL_DC_EXTENT_ACTIVE);
+		}
+	}
+	if (release)
+		dc_start_release(dcd, group, ops);
+	dc_region_uevent(dcr);
+	dc_region_idle(dcr);
+}
+
+static void dc_process_offer(struct cxl_dc_dev *dcd, struct cxl_dc_chain *chain)
+{
+	int n = chain->nr;
+	struct dc_offer_ext *oe __free(kvfree) =
+		kvcalloc(max(n, 1), sizeof(*oe), GFP_KERNEL);
+	struct cxl_dc_group **live __free(kvfree) =
+		kvcalloc(max(n, 1), sizeof(*live), GFP_KERNEL);
+	int nlive = 0;
+
+	lockdep_assert_held(&dcd->process_lock);
+	if (!oe || !live) {
+		guard(mutex)(&dcd->lock);
+		dev_err(dc_dev(dcd), "no memory to decide a DC offer\n");
+		dc_send_list(dcd, CXL_MBOX_OP_ADD_DC_RESPONSE, 0, NULL, NULL);
+		return;
+	}
+
+	scoped_guard(rwsem_read, &cxl_rwsem.region)
+	scoped_guard(rwsem_read, &cxl_rwsem.dpa)
+	scoped_guard(mutex, &dcd->lock) {
+		int ngroups;
+
+		for (int i = 0; i < n; i++) {
+			oe[i].raw = &chain->ext[i];
+			oe[i].dpa = le64_to_cpu(oe[i].raw->start_dpa);
+			oe[i].len = le64_to_cpu(oe[i].raw->length);
+			oe[i].why = chain->why ?: dc_check_extent(dcd, &oe[i]);
+			trace_cxl_dc_offer(dc_memdev(dcd), dcr_name(oe[i].dcr),
+					   oe[i].dpa, oe[i].len,
+					   (const uuid_t *)oe[i].raw->tag,
+					   le16_to_cpu(oe[i].raw->shared_extn_seq),
+					   "");
+		}
+		if (dc_check_offer_overlap(oe, n))
+			for (int i = 0; i < n; i++)
+				oe[i].why = DC_REJECT_NOMEM;
+		ngroups = dc_form_groups(dcd, oe, n, false);
+
+		for (int gi = 0; gi < ngroups; gi++) {
+			struct cxl_dc_group *group = dc_build_group(oe, n, gi);
+			struct cxl_dc_region *dcr;
+
+			if (!group)
+				continue;
+			dcr = group->dcr;
+			if (dcr->ops->validate &&
+			    dcr->ops->validate(dcr->cxlr, group)) {
+				dc_reject_group(oe, n, gi, DC_REJECT_POLICY);
+				dc_group_free(group);
+				continue;
+			}
+			live[nlive++] = group;
+		}
+
+		if (dc_respond(dcd, oe, n)) {
+			while (nlive)
+				dc_group_free(live[--nlive]);
+		}
+		for (int i = 0; i < n; i++) {
+			if (oe[i].why == DC_OK)
+				trace_cxl_dc_accept(dc_memdev(dcd),
+						    dcr_name(oe[i].dcr), oe[i].dpa,
+						    oe[i].len,
+						    (const uuid_t *)oe[i].raw->tag,
+						    oe[i].seq, "");
+			else
+				trace_cxl_dc_reject(dc_memdev(dcd),
+						    dcr_name(oe[i].dcr), oe[i].dpa,
+						    oe[i].len,
+						    (const uuid_t *)oe[i].raw->tag,
+						    oe[i].seq,
+						    dc_reject_str[oe[i].why]);
+		}
+		for (int i = 0; i < nlive; i++)
+			dc_group_link(live[i]->dcr, live[i]);
+	}
+
+	/*
+	 * Activation runs outside the locks; the region cannot lose its
+	 * policy meanwhile: unregistering waits for @busy to drain.
+	 */
+	for (int i = 0; i < nlive; i++)
+		dc_activate(dcd, live[i], live[i]->ops);
+}
+
+/* --- releasing ------------------------------------------------------------------ */
+
+/*
+ * Ask the policy to let go of @group (already release-pending).  Context:
+ * process_lock or the policy's own context, no lock of this file.
+ */
+static void dc_start_release(struct cxl_dc_dev *dcd, struct cxl_dc_group *group,
+			     const struct cxl_dc_policy_ops *ops)
+{
+	struct cxl_dc_region *dcr = group->dcr;
+	int rc;
+
+	scoped_guard(mutex, &dcd->lock) {
+		dc_set_state(group, CXL_DC_EXTENT_RELEASE_PENDING);
+		dc_trace_group(dcd, group, false);
+		atomic_inc(&dcr->busy);
+	}
+	dc_region_uevent(dcr);
+
+	rc = ops->release ? ops->release(dcr->cxlr, group) : 0;
+	if (!rc)
+		cxl_dc_release_done(group);
+	else if (rc != -EBUSY)
+		dev_err(&dcr->cxlr->dev,
+			"%s failed to release %d extent(s): %d; left pending\n",
+			ops->name, group->nr, rc);
+	dc_region_idle(dcr);
+}
+
+/**
+ * cxl_dc_release_done() - the policy no longer touches a group's memory
+ * @group: a group whose release the policy answered with -EBUSY
+ *
+ * Sends Release Dynamic Capacity for the group and forgets it.  The policy
+ * must not use @group afterwards.
+ *
+ * Context: process context, no lock held that the library takes.
+ */
+void cxl_dc_release_done(struct cxl_dc_group *group)
+{
+	struct cxl_dc_region *dcr = group->dcr;
+	struct cxl_dc_dev *dcd = dcr->dcd;
+
+	scoped_guard(mutex, &dcd->lock)
+		dc_group_give_back(dcd, group);
+	dc_region_uevent(dcr);
+}
+EXPORT_SYMBOL_NS_GPL(cxl_dc_release_done, "CXL");
+
+/* The device asked for [@dpa, @dpa + @len) back, or took it by force. */
+static void dc_process_release(struct cxl_dc_dev *dcd,
+			       const struct cxl_dc_extent_raw *raw, bool forced)
+{
+	u64 dpa = le64_to_cpu(raw->start_dpa), len = le64_to_cpu(raw->length);
+	const struct cxl_dc_policy_ops *ops = NULL;
+	struct cxl_dc_group *group = NULL;
+	struct cxl_dc_region *dcr = NULL;
+
+	lockdep_assert_held(&dcd->process_lock);
+	scoped_guard(rwsem_read, &cxl_rwsem.region)
+	scoped_guard(rwsem_read, &cxl_rwsem.dpa)
+	scoped_guard(mutex, &dcd->lock) {
+		struct cxl_region *cxlr = cxl_dpa_to_region(dc_memdev(dcd), dpa);
+		struct cxl_dc_extent *ext;
+
+		dcr = cxlr ? cxlr->dc : NULL;
+		ext = dcr ? dc_extent_find(dcr, dpa) : NULL;
+		if (!ext) {
+			struct range r = { dpa, dpa + len - 1 };
+
+			trace_cxl_dc_release(dc_memdev(dcd), dcr_name(dcr), dpa,
+					     len, (const uuid_t *)raw->tag, 0,
+					     forced ? "forced, not held" :
+					     "not held");
+			/*
+			 * Nobody uses it: either it was never accepted (the
+			 * device will refuse) or it was accepted while no
+			 * policy was bound.  Give it back unless forced.
+			 */
+			if (!forced && len && (!dcr || !dcr->ops) &&
+			    !dc_send_list(dcd, CXL_MBOX_OP_RELEASE_DC, 1,
+					  dc_range_get, &r)) {
+				dcd->releases++;
+				trace_cxl_dc_released(dc_memdev(dcd),
+						      dcr_name(dcr), dpa, len,
+						      (const uuid_t *)raw->tag,
+						      0, "not held");
+			}
+			return;
+		}
+		group = ext->group;
+		ops = group->ops;
+		if (forced) {
+			group->forced = true;
+		} else if (group->state == CXL_DC_EXTENT_ACCEPTED) {
+			/* Still activating: dc_activate() releases it after. */
+			group->release_wanted = true;
+			return;
+		} else if (group->state == CXL_DC_EXTENT_RELEASE_PENDING) {
+			return;
+		}
+	}
+
+	if (!forced) {
+		dc_start_release(dcd, group, ops);
+		return;
+	}
+
+	/* The memory is gone already: stop using it, confirm nothing. */
+	dev_warn(&dcr->cxlr->dev,
+		 "device took back %d extent(s) by force (DPA %#llx)\n",
+		 group->nr, dpa);
+	if (ops->force_release)
+		ops->force_release(dcr->cxlr, group);
+	scoped_guard(mutex, &dcd->lock) {
+		dc_trace_group(dcd, group, true);
+		dc_group_unlink(group);
+	}
+	dc_region_uevent(dcr);
+}
+
+/* --- the event drain's entry points -------------------------------------------- */
 
 /**
  * cxl_dc_handle_event() - take in one Dynamic Capacity event record
  * @mds: the device the record came from
  * @rec: the record, as read from the Dynamic Capacity event log
  *
- * Context: the event log drain, under the event log lock.  Sends nothing to
- * the device; cxl_dc_events_drained() does once the log is empty.
+ * Only queues the record; cxl_dc_events_drained() acts on it.
+ *
+ * Context: the event log drain, under the event log lock.
  */
 void cxl_dc_handle_event(struct cxl_memdev_state *mds,
 			 const struct cxl_event_dcd *rec)
 {
-	struct cxl_dc_events *ev = dc_events(mds);
+	struct cxl_dc_dev *dcd = mds->dc.dcd;
+	struct cxl_dc_chain *one;
 
 	trace_cxl_dc_event(mds->cxlds.cxlmd, rec);
-
-	if (!ev)
+	if (!dcd)
 		return;
 
-	guard(mutex)(&ev->lock);
+	guard(mutex)(&dcd->lock);
 	switch (rec->event_type) {
 	case CXL_DC_EVENT_ADD_CAPACITY:
-		dc_chain_record(ev, rec);
+		if (dcd->discard_tail) {
+			/* The rest of an offer already answered by timeout. */
+			if (!(rec->flags & CXL_DC_EVENT_MORE))
+				dcd->discard_tail = false;
+			return;
+		}
+		dc_chain_add(dcd, rec);
 		if (!(rec->flags & CXL_DC_EVENT_MORE))
-			dc_chain_close(ev);
-		break;
+			dc_chain_close(dcd);
+		return;
 	case CXL_DC_EVENT_RELEASE_CAPACITY:
 	case CXL_DC_EVENT_FORCED_RELEASE:
-		/* Nothing is ever accepted yet, so there is nothing to give. */
-		dev_dbg(mds->cxlds.dev, "release of DPA %#llx ignored: not held\n",
-			le64_to_cpu(rec->extent.start_dpa));
-		break;
+		one = kzalloc_obj(*one);
+		if (one)
+			one->ext = kvmalloc(sizeof(*one->ext), GFP_KERNEL);
+		if (!one || !one->ext) {
+			dev_err(mds->cxlds.dev, "no memory for a DC release\n");
+			dc_chain_free(one);
+			return;
+		}
+		one->type = rec->event_type;
+		one->nr = 1;
+		one->ext[0] = rec->extent;
+		list_add_tail(&one->node, &dcd->closed);
+		return;
 	case CXL_DC_EVENT_REGION_CONFIG_UPDATED:
 		dev_info(mds->cxlds.dev, "DC region %u configuration updated\n",
 			 rec->region_index);
-		break;
+		return;
 	default:
-		break;
+		return;
 	}
-}
-
-static int dc_send_response(struct cxl_memdev_state *mds,
-			    struct cxl_dc_chain *chain)
-{
-	struct cxl_mailbox *cxl_mbox = &mds->cxlds.cxl_mbox;
-	struct cxl_mbox_dc_response rsp = {
-		.extent_list_size = cpu_to_le32(0),
-	};
-	struct cxl_mbox_cmd cmd = {
-		.opcode = CXL_MBOX_OP_ADD_DC_RESPONSE,
-		.payload_in = &rsp,
-		.size_in = sizeof(rsp),
-	};
-	int rc;
-
-	if (chain->overflow)
-		dev_warn(mds->cxlds.dev,
-			 "DC offer longer than %d records rejected\n",
-			 CXL_DC_CHAIN_MAX);
-	else
-		dev_dbg(mds->cxlds.dev,
-			"DC offer of %d extents rejected: no policy bound\n",
-			chain->nr);
-
-	rc = cxl_internal_send_cmd(cxl_mbox, &cmd);
-	trace_cxl_dc_response(mds->cxlds.cxlmd, chain->nr, 0, rc);
-	return rc;
 }
 
 /**
- * cxl_dc_events_drained() - answer every offer whose chain has closed
+ * cxl_dc_events_drained() - act on everything the device sent so far
  * @mds: the device
  *
- * Context: the event thread, after all event logs were read and cleared;
- * no event log lock held.
+ * Answers closed offers and handles release requests, in the order the
+ * device sent them.
+ *
+ * Context: process context after the event logs were drained; no event log
+ * lock held.
  */
 void cxl_dc_events_drained(struct cxl_memdev_state *mds)
 {
-	struct cxl_dc_events *ev = mds->dc.events;
-	struct cxl_dc_chain *chain, *next;
+	struct cxl_dc_dev *dcd = mds->dc.dcd;
 
-	if (!ev)
+	if (!dcd)
 		return;
 
-	guard(mutex)(&ev->lock);
-	list_for_each_entry_safe(chain, next, &ev->closed, node) {
-		int rc = dc_send_response(mds, chain);
+	guard(mutex)(&dcd->process_lock);
+	for (;;) {
+		struct cxl_dc_chain *chain;
 
-		if (rc)
-			dev_err(mds->cxlds.dev,
-				"Add DC Response failed: %d\n", rc);
+		scoped_guard(mutex, &dcd->lock) {
+			chain = list_first_entry_or_null(&dcd->closed,
+							 struct cxl_dc_chain,
+							 node);
+			if (chain)
+				list_del(&chain->node);
+		}
+		if (!chain)
+			return;
+		if (chain->type == CXL_DC_EVENT_ADD_CAPACITY)
+			dc_process_offer(dcd, chain);
 		else
-			ev->responses++;
-		list_del(&chain->node);
-		kfree(chain);
+			dc_process_release(dcd, &chain->ext[0],
+					   chain->type == CXL_DC_EVENT_FORCED_RELEASE);
+		dc_chain_free(chain);
 	}
+}
+
+/* --- what the device has: Get DC Extent List ------------------------------------ */
+
+/*
+ * Read the device's whole accepted-extent list.  The generation number
+ * must not change while the list is read in parts; a few retries, then
+ * -EAGAIN.  Returns the number of extents in *@out (kvfree() it).
+ */
+static int dc_read_extents(struct cxl_dc_dev *dcd,
+			   struct cxl_dc_extent_raw **out)
+{
+	struct cxl_mailbox *cxl_mbox = &dcd->mds->cxlds.cxl_mbox;
+	size_t max = (cxl_mbox->payload_size -
+		      sizeof(struct cxl_mbox_get_dc_extent_out)) /
+		     sizeof(struct cxl_dc_extent_raw);
+	struct cxl_mbox_get_dc_extent_out *rsp __free(kvfree) =
+		kvmalloc(cxl_mbox->payload_size, GFP_KERNEL);
+
+	if (!rsp || !max)
+		return -ENOMEM;
+
+	for (int tries = 0; tries < 5; tries++) {
+		struct cxl_dc_extent_raw *all = NULL;
+		u32 total = 0, got = 0, gen = 0;
+		bool moved = false;
+
+		do {
+			struct cxl_mbox_get_dc_extent_in in = {
+				.extent_cnt = cpu_to_le32(max),
+				.start_extent_index = cpu_to_le32(got),
+			};
+			struct cxl_mbox_cmd cmd = {
+				.opcode = CXL_MBOX_OP_GET_DC_EXTENT_LIST,
+				.payload_in = &in,
+				.size_in = sizeof(in),
+				.payload_out = rsp,
+				.size_out = cxl_mbox->payload_size,
+				.min_out = sizeof(*rsp),
+			};
+			u32 n;
+			int rc = cxl_internal_send_cmd(cxl_mbox, &cmd);
+
+			if (rc) {
+				kvfree(all);
+				return rc;
+			}
+			n = le32_to_cpu(rsp->returned_extent_count);
+			if (!got) {
+				total = le32_to_cpu(rsp->total_extent_count);
+				gen = le32_to_cpu(rsp->generation_num);
+				if (total > dcd->mds->dc.config.extents_supported) {
+					dev_err(dc_dev(dcd),
+						"device lists %u extents, supports %u\n",
+						total,
+						dcd->mds->dc.config.extents_supported);
+					return -EIO;
+				}
+				all = kvcalloc(max_t(u32, total, 1),
+					       sizeof(*all), GFP_KERNEL);
+				if (!all)
+					return -ENOMEM;
+			} else if (gen != le32_to_cpu(rsp->generation_num)) {
+				moved = true;
+				break;
+			}
+			if (n > total - got ||
+			    struct_size(rsp, extent, n) > cmd.size_out ||
+			    (!n && got < total)) {
+				kvfree(all);
+				dev_err(dc_dev(dcd), "malformed DC extent list\n");
+				return -EIO;
+			}
+			memcpy(&all[got], rsp->extent, n * sizeof(*all));
+			got += n;
+		} while (got < total);
+
+		if (!moved) {
+			*out = all;
+			return total;
+		}
+		kvfree(all);
+	}
+	return -EAGAIN;
+}
+
+/*
+ * Hand the extents the device already has for @dcr to its new policy,
+ * without answering anything.  Context: process_lock, region and dpa
+ * rwsems and dcd->lock held.  Returns the groups made live in @live.
+ */
+static int dc_recover(struct cxl_dc_dev *dcd, struct cxl_dc_region *dcr,
+		      struct cxl_dc_group ***live)
+{
+	struct cxl_dc_extent_raw *raw __free(kvfree) = NULL;
+	struct dc_offer_ext *oe __free(kvfree) = NULL;
+	struct cxl_region_params *p = &dcr->cxlr->params;
+	struct cxl_endpoint_decoder *cxled = p->targets[0];
+	int total, n = 0, ngroups, nlive = 0;
+
+	total = dc_read_extents(dcd, &raw);
+	if (total < 0)
+		return total;
+	oe = kvcalloc(max(total, 1), sizeof(*oe), GFP_KERNEL);
+	*live = kvcalloc(max(total, 1), sizeof(**live), GFP_KERNEL);
+	if (!oe || !*live)
+		return -ENOMEM;
+
+	for (int i = 0; i < total; i++) {
+		u64 dpa = le64_to_cpu(raw[i].start_dpa);
+		u64 len = le64_to_cpu(raw[i].length);
+
+		if (!len || dpa < cxled->dpa_res->start ||
+		    dpa + len - 1 > cxled->dpa_res->end)
+			continue;
+		oe[n] = (struct dc_offer_ext) {
+			.raw = &raw[i], .dpa = dpa, .len = len, .dcr = dcr,
+			.hpa = p->res->start + (dpa - cxled->dpa_res->start),
+		};
+		n++;
+	}
+	ngroups = dc_form_groups(dcd, oe, n, true);
+	for (int gi = 0; gi < ngroups; gi++) {
+		struct cxl_dc_group *group = dc_build_group(oe, n, gi);
+
+		if (!group)
+			continue;
+		dc_group_link(dcr, group);
+		for (int i = 0; i < group->nr; i++)
+			trace_cxl_dc_accept(dc_memdev(dcd), dcr_name(dcr),
+					    group->ext[i]->dpa,
+					    group->ext[i]->len, &group->tag,
+					    group->ext[i]->seq, "recovered");
+		(*live)[nlive++] = group;
+	}
+	if (n)
+		dev_info(&dcr->cxlr->dev, "recovered %d accepted extent(s)\n", n);
+	/* Extents not recovered (no memory) stay accepted, unused. */
+	return nlive;
+}
+
+/* --- policies ---------------------------------------------------------------------- */
+
+static struct cxl_dc_dev *dc_region_dev(struct cxl_region *cxlr)
+{
+	struct cxl_endpoint_decoder *cxled = cxlr->params.targets[0];
+	struct cxl_memdev_state *mds;
+
+	lockdep_assert_held(&cxl_rwsem.region);
+	if (!cxled || cxlr->params.state != CXL_CONFIG_COMMIT)
+		return NULL;
+	mds = to_cxl_memdev_state(cxled_to_memdev(cxled)->cxlds);
+	return mds ? mds->dc.dcd : NULL;
+}
+
+/**
+ * cxl_dc_register_policy() - bind a policy to a Dynamic Capacity region
+ * @cxlr: a committed dynamic_ram_1 region with one target
+ * @ops: the policy
+ * @data: the policy's data, see cxl_dc_policy_data()
+ *
+ * Extents the device already has as accepted for the region are read back
+ * and activated through @ops before this returns; events arriving
+ * meanwhile wait for it.
+ *
+ * Context: process context, no CXL lock held.
+ * Return: 0, -ENXIO (not a usable DC region), -EBUSY (a policy is bound),
+ * or an error reading the device's extent list.
+ */
+int cxl_dc_register_policy(struct cxl_region *cxlr,
+			   const struct cxl_dc_policy_ops *ops, void *data)
+{
+	struct cxl_dc_region *dcr = cxlr->dc;
+	struct cxl_dc_group **live __free(kvfree) = NULL;
+	struct cxl_dc_dev *dcd;
+	int nlive = 0;
+
+	if (!dcr)
+		return -ENXIO;
+
+	scoped_guard(rwsem_read, &cxl_rwsem.region)
+		dcd = dc_region_dev(cxlr);
+	if (!dcd)
+		return -ENXIO;
+
+	guard(mutex)(&dcd->process_lock);
+	scoped_guard(rwsem_read, &cxl_rwsem.region)
+	scoped_guard(rwsem_read, &cxl_rwsem.dpa)
+	scoped_guard(mutex, &dcd->lock) {
+		if (dc_region_dev(cxlr) != dcd)
+			return -ENXIO;
+		if (cxlr->params.interleave_ways != 1)
+			return -EOPNOTSUPP;
+		if (dcr->ops)
+			return -EBUSY;
+		dcr->dcd = dcd;
+		dcr->ops = ops;
+		dcr->data = data;
+		if (!dcr->nr_extents && !dcr->tag_mode_set)
+			dcr->tag_mode = ops->tag_mode;
+		nlive = dc_recover(dcd, dcr, &live);
+		if (nlive < 0) {
+			dcr->ops = NULL;
+			dcr->data = NULL;
+			return nlive;
+		}
+	}
+	for (int i = 0; i < nlive; i++)
+		dc_activate(dcd, live[i], ops);
+	return 0;
+}
+EXPORT_SYMBOL_NS_GPL(cxl_dc_register_policy, "CXL");
+
+/**
+ * cxl_dc_unregister_policy() - unbind the policy of a Dynamic Capacity region
+ * @cxlr: the region
+ *
+ * The policy must have stopped using every group already (its own teardown
+ * runs first).  Groups the device asked for are given back now; the others
+ * stay accepted on the device and are recovered by the next policy.
+ *
+ * Context: process context, no CXL lock held.
+ */
+void cxl_dc_unregister_policy(struct cxl_region *cxlr)
+{
+	struct cxl_dc_region *dcr = cxlr->dc;
+	struct cxl_dc_dev *dcd = dcr ? dcr->dcd : NULL;
+	struct cxl_dc_group *group, *next;
+
+	if (!dcd)
+		return;
+
+	guard(mutex)(&dcd->process_lock);
+	scoped_guard(mutex, &dcd->lock)
+		dcr->ops = NULL;
+	wait_event(dcr->wq, !atomic_read(&dcr->busy));
+
+	scoped_guard(mutex, &dcd->lock) {
+		list_for_each_entry_safe(group, next, &dcr->groups, node) {
+			if (group->state == CXL_DC_EXTENT_RELEASE_PENDING &&
+			    !dc_group_give_back(dcd, group))
+				continue;
+			dc_group_unlink(group);
+		}
+		dcr->data = NULL;
+	}
+	dc_region_uevent(dcr);
+}
+EXPORT_SYMBOL_NS_GPL(cxl_dc_unregister_policy, "CXL");
+
+static void dc_unregister_action(void *cxlr)
+{
+	cxl_dc_unregister_policy(cxlr);
+}
+
+/**
+ * devm_cxl_dc_register_policy() - cxl_dc_register_policy() undone on unbind
+ * @host: the policy driver's device (usually &cxlr->dev)
+ * @cxlr: the region
+ * @ops: the policy
+ * @data: the policy's data
+ *
+ * Return: as cxl_dc_register_policy().
+ */
+int devm_cxl_dc_register_policy(struct device *host, struct cxl_region *cxlr,
+				const struct cxl_dc_policy_ops *ops, void *data)
+{
+	int rc = cxl_dc_register_policy(cxlr, ops, data);
+
+	if (rc)
+		return rc;
+	return devm_add_action_or_reset(host, dc_unregister_action, cxlr);
+}
+EXPORT_SYMBOL_NS_GPL(devm_cxl_dc_register_policy, "CXL");
+
+void *cxl_dc_policy_data(struct cxl_region *cxlr)
+{
+	return cxlr->dc ? cxlr->dc->data : NULL;
+}
+EXPORT_SYMBOL_NS_GPL(cxl_dc_policy_data, "CXL");
+
+const uuid_t *cxl_dc_group_tag(const struct cxl_dc_group *group)
+{
+	return &group->tag;
+}
+EXPORT_SYMBOL_NS_GPL(cxl_dc_group_tag, "CXL");
+
+int cxl_dc_group_nr_extents(const struct cxl_dc_group *group)
+{
+	return group->nr;
+}
+EXPORT_SYMBOL_NS_GPL(cxl_dc_group_nr_extents, "CXL");
+
+void cxl_dc_group_extent(const struct cxl_dc_group *group, int i,
+			 struct cxl_dc_extent_info *info)
+{
+	const struct cxl_dc_extent *e = group->ext[i];
+
+	*info = (struct cxl_dc_extent_info) {
+		.hpa = { e->hpa, e->hpa + e->len - 1 },
+		.offset = e->hpa - group->dcr->cxlr->params.res->start,
+		.seq = e->seq,
+	};
+}
+EXPORT_SYMBOL_NS_GPL(cxl_dc_group_extent, "CXL");
+
+void cxl_dc_group_set_data(struct cxl_dc_group *group, void *data)
+{
+	group->data = data;
+}
+EXPORT_SYMBOL_NS_GPL(cxl_dc_group_set_data, "CXL");
+
+void *cxl_dc_group_data(const struct cxl_dc_group *group)
+{
+	return group->data;
+}
+EXPORT_SYMBOL_NS_GPL(cxl_dc_group_data, "CXL");
+
+/* --- regionZ/tag_mode ------------------------------------------------------------ */
+
+/* Only ever called on region devices: the group sits in region_groups[]. */
+static struct cxl_region *dc_to_region(struct device *dev)
+{
+	return container_of(dev, struct cxl_region, dev);
+}
+
+static const char *const dc_tag_mode_str[] = {
+	[CXL_DC_TAG_UNTAGGED] = "untagged",
+	[CXL_DC_TAG_TAGGED] = "tagged",
+	[CXL_DC_TAG_ANY] = "any",
+};
+
+static ssize_t tag_mode_show(struct device *dev, struct device_attribute *attr,
+			     char *buf)
+{
+	struct cxl_dc_region *dcr = dc_to_region(dev)->dc;
+
+	return sysfs_emit(buf, "%s\n", dc_tag_mode_str[READ_ONCE(dcr->tag_mode)]);
+}
+
+static ssize_t tag_mode_store(struct device *dev, struct device_attribute *attr,
+			      const char *buf, size_t len)
+{
+	struct cxl_dc_region *dcr = dc_to_region(dev)->dc;
+	int mode = sysfs_match_string(dc_tag_mode_str, buf);
+	struct cxl_dc_dev *dcd;
+
+	if (mode < 0)
+		return mode;
+
+	scoped_guard(rwsem_read, &cxl_rwsem.region)
+		dcd = dc_region_dev(dcr->cxlr);
+	if (!dcd) {
+		/* No device yet, so no extent: nothing can race. */
+		WRITE_ONCE(dcr->tag_mode, mode);
+		dcr->tag_mode_set = true;
+		return len;
+	}
+	guard(mutex)(&dcd->lock);
+	if (dcr->nr_extents)
+		return -EBUSY;
+	WRITE_ONCE(dcr->tag_mode, mode);
+	dcr->tag_mode_set = true;
+	return len;
+}
+static DEVICE_ATTR_RW(tag_mode);
+
+static struct attribute *cxl_dc_region_attrs[] = {
+	&dev_attr_tag_mode.attr,
+	NULL,
+};
+
+static umode_t cxl_dc_region_visible(struct kobject *kobj, struct attribute *a,
+				     int n)
+{
+	return dc_to_region(kobj_to_dev(kobj))->dc ? a->mode : 0;
+}
+
+const struct attribute_group cxl_dc_region_group = {
+	.attrs = cxl_dc_region_attrs,
+	.is_visible = cxl_dc_region_visible,
+};
+
+/**
+ * cxl_dc_region_alloc() - Dynamic Capacity state for a new region
+ * @cxlr: a region being created in mode dynamic_ram_1
+ *
+ * Context: region creation, before the region is visible.
+ * Return: 0 or -ENOMEM.
+ */
+int cxl_dc_region_alloc(struct cxl_region *cxlr)
+{
+	struct cxl_dc_region *dcr = kzalloc_obj(*dcr);
+
+	if (!dcr)
+		return -ENOMEM;
+	dcr->cxlr = cxlr;
+	dcr->extents = RB_ROOT;
+	INIT_LIST_HEAD(&dcr->groups);
+	init_waitqueue_head(&dcr->wq);
+	cxlr->dc = dcr;
+	return 0;
+}
+
+/**
+ * cxl_dc_region_free() - drop a region's Dynamic Capacity state
+ * @cxlr: a region being released; no policy bound, no extent live
+ */
+void cxl_dc_region_free(struct cxl_region *cxlr)
+{
+	struct cxl_dc_region *dcr = cxlr->dc;
+
+	if (!dcr)
+		return;
+	WARN_ON_ONCE(dcr->ops || dcr->nr_extents);
+	cxlr->dc = NULL;
+	kfree(dcr);
+}
+
+/* --- per device ---------------------------------------------------------------------- */
+
+static int dc_extents_show(struct seq_file *m, void *unused)
+{
+	struct cxl_dc_dev *dcd = m->private;
+	struct cxl_dc_extent_raw *raw __free(kvfree) = NULL;
+	int n;
+
+	/* Ask the device itself: this is what tests compare sysfs against. */
+	scoped_guard(mutex, &dcd->lock)
+		n = dc_read_extents(dcd, &raw);
+	if (n < 0)
+		return n;
+	for (int i = 0; i < n; i++)
+		seq_printf(m, "%#llx %#llx %pUb %u\n",
+			   le64_to_cpu(raw[i].start_dpa),
+			   le64_to_cpu(raw[i].length), raw[i].tag,
+			   le16_to_cpu(raw[i].shared_extn_seq));
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(dc_extents);
+
+static int dc_stats_show(struct seq_file *m, void *unused)
+{
+	struct cxl_dc_dev *dcd = m->private;
+
+	guard(mutex)(&dcd->lock);
+	seq_printf(m, "responses %lu\nreleases %lu\n", dcd->responses,
+		   dcd->releases);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(dc_stats);
+
+static void dc_dev_destroy(void *data)
+{
+	struct cxl_dc_dev *dcd = data;
+
+	debugfs_remove_recursive(dcd->debugfs);
+	cancel_delayed_work_sync(&dcd->timeout);
+	dcd->mds->dc.dcd = NULL;
+	dc_chain_free(dcd->open);
+	while (!list_empty(&dcd->closed)) {
+		struct cxl_dc_chain *c = list_first_entry(&dcd->closed,
+							  struct cxl_dc_chain,
+							  node);
+
+		list_del(&c->node);
+		dc_chain_free(c);
+	}
+}
+
+/**
+ * cxl_dc_dev_create() - start the extent library for a DC device
+ * @mds: a device whose CEL lists the DC commands
+ *
+ * Context: probe.  Return: 0 or a negative errno.
+ */
+int cxl_dc_dev_create(struct cxl_memdev_state *mds)
+{
+	struct device *dev = mds->cxlds.dev;
+	struct cxl_dc_dev *dcd = devm_kzalloc(dev, sizeof(*dcd), GFP_KERNEL);
+
+	if (!dcd)
+		return -ENOMEM;
+	dcd->mds = mds;
+	mutex_init(&dcd->process_lock);
+	mutex_init(&dcd->lock);
+	INIT_LIST_HEAD(&dcd->closed);
+	INIT_DELAYED_WORK(&dcd->timeout, dc_chain_timeout);
+	dcd->debugfs = cxl_debugfs_create_dir(dev_name(dev));
+	debugfs_create_file("dc_extents", 0400, dcd->debugfs, dcd,
+			    &dc_extents_fops);
+	debugfs_create_file("dc_stats", 0400, dcd->debugfs, dcd,
+			    &dc_stats_fops);
+	mds->dc.dcd = dcd;
+	return devm_add_action_or_reset(dev, dc_dev_destroy, dcd);
 }

@@ -304,6 +304,16 @@ int cxl_dc_dpa_fetch(struct cxl_memdev_state *mds, struct cxl_dpa_info *info)
 	if (!cxl_dcd_supported(mds))
 		return 0;
 
+	/*
+	 * The library answers the device's offers even when the
+	 * configuration below is rejected: it then declines them all.
+	 */
+	if (!mds->dc.dcd) {
+		rc = cxl_dc_dev_create(mds);
+		if (rc)
+			return rc;
+	}
+
 	rc = cxl_dc_read_config(mds, cfg, &why);
 	if (rc == -ENOMEM)
 		return rc;

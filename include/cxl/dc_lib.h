@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Copyright(c) 2026 The CXL DCD project authors. */
+#ifndef __CXL_DC_LIB_H__
+#define __CXL_DC_LIB_H__
+
+#include <linux/range.h>
+#include <linux/uuid.h>
+
+/**
+ * DOC: Dynamic Capacity region policy interface
+ *
+ * A region driver (a *policy*: System RAM, device-dax, VMM) registers
+ * &struct cxl_dc_policy_ops on a Dynamic Capacity region when it binds.
+ * From then on the extent library in the CXL core hands it *groups*: the
+ * extents of one offer that share a tag (a tagged group), or a single
+ * untagged extent.  The library owns the conversation with the device; a
+ * policy only decides what an accepted group becomes and when it stops
+ * using it.
+ *
+ * Offers are two-phase.  ``validate`` may reject a group but must have no
+ * side effects; the device is then told which extents the host takes, and
+ * only after it agreed does ``activate`` put the group to use.  If
+ * ``activate`` fails, the library gives the extents back to the device.
+ *
+ * ``release`` asks the policy to stop using a group the device wants back.
+ * It returns 0 once the memory is no longer touched, or -EBUSY when that
+ * takes time; the policy then calls cxl_dc_release_done() later, from any
+ * context that may sleep, and the library confirms the release to the
+ * device.  ``force_release`` tells the policy the memory is already gone.
+ *
+ * No callback runs under a lock the event path needs, so a policy may hot
+ * plug, offline, or wait for user space inside them.
+ */
+
+struct cxl_region;
+struct cxl_dc_group;
+
+/**
+ * enum cxl_dc_tag_mode - which extents a region accepts
+ * @CXL_DC_TAG_UNTAGGED: only extents with the null tag
+ * @CXL_DC_TAG_TAGGED: only extents with a non-null tag
+ * @CXL_DC_TAG_ANY: both
+ */
+enum cxl_dc_tag_mode {
+	CXL_DC_TAG_UNTAGGED,
+	CXL_DC_TAG_TAGGED,
+	CXL_DC_TAG_ANY,
+};
+
+/**
+ * enum cxl_dc_extent_state - where an extent is in its life
+ * @CXL_DC_EXTENT_ACCEPTED: the device has it as accepted, not in use yet
+ * @CXL_DC_EXTENT_ACTIVE: the policy uses it
+ * @CXL_DC_EXTENT_RELEASE_PENDING: the device wants it back, the policy
+ *	has not let go yet
+ */
+enum cxl_dc_extent_state {
+	CXL_DC_EXTENT_ACCEPTED,
+	CXL_DC_EXTENT_ACTIVE,
+	CXL_DC_EXTENT_RELEASE_PENDING,
+};
+
+/**
+ * struct cxl_dc_extent_info - one extent of a group, as a policy sees it
+ * @hpa: host physical range the extent occupies
+ * @offset: offset of the extent from the start of the region
+ * @seq: position in the group (sequence number, 0..nr-1)
+ */
+struct cxl_dc_extent_info {
+	struct range hpa;
+	u64 offset;
+	u16 seq;
+};
+
+/**
+ * struct cxl_dc_policy_ops - what a region policy decides
+ * @name: policy name for logs and trace records
+ * @tag_mode: the region's tag mode when the policy binds
+ * @granularity: alignment, in bytes, every extent's HPA range must have
+ *	(a power of 2, at least the device block size), or 0 for none
+ * @validate: accept (0) or reject (negative errno) a group; no side effects
+ * @activate: put an accepted group to use; on error the extents go back
+ * @release: stop using a group; 0 when done, -EBUSY to finish later with
+ *	cxl_dc_release_done()
+ * @force_release: the memory is gone already; stop using it at once
+ */
+struct cxl_dc_policy_ops {
+	const char *name;
+	enum cxl_dc_tag_mode tag_mode;
+	u64 granularity;
+	int (*validate)(struct cxl_region *cxlr, struct cxl_dc_group *group);
+	int (*activate)(struct cxl_region *cxlr, struct cxl_dc_group *group);
+	int (*release)(struct cxl_region *cxlr, struct cxl_dc_group *group);
+	void (*force_release)(struct cxl_region *cxlr,
+			      struct cxl_dc_group *group);
+};
+
+int cxl_dc_register_policy(struct cxl_region *cxlr,
+			   const struct cxl_dc_policy_ops *ops, void *data);
+void cxl_dc_unregister_policy(struct cxl_region *cxlr);
+int devm_cxl_dc_register_policy(struct device *host, struct cxl_region *cxlr,
+				const struct cxl_dc_policy_ops *ops,
+				void *data);
+void *cxl_dc_policy_data(struct cxl_region *cxlr);
+void cxl_dc_release_done(struct cxl_dc_group *group);
+
+const uuid_t *cxl_dc_group_tag(const struct cxl_dc_group *group);
+int cxl_dc_group_nr_extents(const struct cxl_dc_group *group);
+void cxl_dc_group_extent(const struct cxl_dc_group *group, int i,
+			 struct cxl_dc_extent_info *info);
+void cxl_dc_group_set_data(struct cxl_dc_group *group, void *data);
+void *cxl_dc_group_data(const struct cxl_dc_group *group);
+
+#endif /* __CXL_DC_LIB_H__ */

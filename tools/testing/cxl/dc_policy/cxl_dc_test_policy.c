@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Copyright(c) 2026 The CXL DCD project authors. */
+#include <linux/debugfs.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/slab.h>
+#include <cxl/dc_lib.h>
+#include <cxl.h>
+
+/**
+ * DOC: cxl_dc_test_policy - a Dynamic Capacity policy that does what it is told
+ *
+ * Drives every path of the extent library end to end before real policies
+ * exist.  It binds to a region on command and then accepts, rejects, fails
+ * activation, or answers a release with "busy", as the test says, and logs
+ * every call it gets.  Everything is under /sys/kernel/debug/cxl_dc_test/:
+ *
+ * - ``bind``, ``unbind``: write a region name (``region0``)
+ * - ``validate``: ``accept`` or ``reject`` the next groups
+ * - ``activate``: ``ok`` or ``fail``
+ * - ``release``: ``ok`` or ``busy`` (held until ``complete`` is written)
+ * - ``granularity``: alignment the policy demands, in bytes (at bind)
+ * - ``complete``: write anything to finish every release held busy
+ * - ``log``: one line per callback
+ */
+
+static struct dentry *dir;
+static DEFINE_MUTEX(lock);	/* protects everything below */
+static bool reject, fail_activate, busy_release;
+static u64 granularity;
+static char *log_buf;
+static size_t log_len;
+#define LOG_SIZE SZ_64K
+static struct cxl_dc_group **held;
+static int nr_held;
+
+static void tlog(const char *what, struct cxl_region *cxlr,
+		 struct cxl_dc_group *group)
+{
+	int nr = cxl_dc_group_nr_extents(group);
+	struct cxl_dc_extent_info info;
+
+	guard(mutex)(&lock);
+	cxl_dc_group_extent(group, 0, &info);
+	if (log_len < LOG_SIZE - 160)
+		log_len += scnprintf(log_buf + log_len, LOG_SIZE - log_len,
+				     "%s %s nr=%d tag=%pUb offset=%#llx\n",
+				     what, dev_name(&cxlr->dev), nr,
+				     cxl_dc_group_tag(group), info.offset);
+}
+
+static int tp_validate(struct cxl_region *cxlr, struct cxl_dc_group *group)
+{
+	tlog("validate", cxlr, group);
+	guard(mutex)(&lock);
+	return reject ? -EACCES : 0;
+}
+
+static int tp_activate(struct cxl_region *cxlr, struct cxl_dc_group *group)
+{
+	tlog("activate", cxlr, group);
+	guard(mutex)(&lock);
+	return fail_activate ? -EIO : 0;
+}
+
+static int tp_release(struct cxl_region *cxlr, struct cxl_dc_group *group)
+{
+	tlog("release", cxlr, group);
+	guard(mutex)(&lock);
+	if (!busy_release)
+		return 0;
+	held = krealloc_array(held, nr_held + 1, sizeof(*held), GFP_KERNEL);
+	if (!held) {
+		nr_held = 0;
+		return 0;
+	}
+	held[nr_held++] = group;
+	return -EBUSY;
+}
+
+static void tp_force_release(struct cxl_region *cxlr,
+			     struct cxl_dc_group *group)
+{
+	tlog("force_release", cxlr, group);
+	guard(mutex)(&lock);
+	for (int i = 0; i < nr_held; i++)
+		if (held[i] == group)
+			held[i] = held[--nr_held];
+}
+
+static struct cxl_dc_policy_ops tp_ops = {
+	.name = "cxl_dc_test_policy",
+	.tag_mode = CXL_DC_TAG_ANY,
+	.validate = tp_validate,
+	.activate = tp_activate,
+	.release = tp_release,
+	.force_release = tp_force_release,
+};
+
+static struct cxl_region *find_region(const char *buf)
+{
+	char name[32];
+	struct device *dev;
+
+	if (sscanf(buf, "%31s", name) != 1)
+		return NULL;
+	dev = bus_find_device_by_name(&cxl_bus_type, NULL, name);
+	if (!dev)
+		return NULL;
+	if (!is_cxl_region(dev)) {
+		put_device(dev);
+		return NULL;
+	}
+	return container_of(dev, struct cxl_region, dev);
+}
+
+static ssize_t bind_write(struct file *f, const char __user *ubuf, size_t len,
+			  loff_t *ppos)
+{
+	bool bind = !strcmp(file_dentry(f)->d_name.name, "bind");
+	struct cxl_region *cxlr;
+	char buf[32] = {};
+	int rc = 0;
+
+	if (copy_from_user(buf, ubuf, min(len, sizeof(buf) - 1)))
+		return -EFAULT;
+	cxlr = find_region(buf);
+	if (!cxlr)
+		return -ENODEV;
+	if (bind) {
+		scoped_guard(mutex, &lock)
+			tp_ops.granularity = granularity;
+		rc = cxl_dc_register_policy(cxlr, &tp_ops, NULL);
+	} else {
+		cxl_dc_unregister_policy(cxlr);
+	}
+	put_device(&cxlr->dev);
+	return rc ?: len;
+}
+
+static const struct file_operations bind_fops = {
+	.write = bind_write,
+};
+
+static ssize_t complete_write(struct file *f, const char __user *ubuf,
+			      size_t len, loff_t *ppos)
+{
+	struct cxl_dc_group **groups;
+	int nr;
+
+	scoped_guard(mutex, &lock) {
+		groups = held;
+		nr = nr_held;
+		held = NULL;
+		nr_held = 0;
+	}
+	for (int i = 0; i < nr; i++)
+		cxl_dc_release_done(groups[i]);
+	kfree(groups);
+	return len;
+}
+
+static const struct file_operations complete_fops = {
+	.write = complete_write,
+};
+
+static ssize_t log_read(struct file *f, char __user *ubuf, size_t len,
+			loff_t *ppos)
+{
+	guard(mutex)(&lock);
+	return simple_read_from_buffer(ubuf, len, ppos, log_buf, log_len);
+}
+
+static const struct file_operations log_fops = {
+	.read = log_read,
+};
+
+static ssize_t mode_write(struct file *f, const char __user *ubuf, size_t len,
+			  loff_t *ppos)
+{
+	const char *name = file_dentry(f)->d_name.name;
+	char buf[16] = {};
+
+	if (copy_from_user(buf, ubuf, min(len, sizeof(buf) - 1)))
+		return -EFAULT;
+	guard(mutex)(&lock);
+	if (!strcmp(name, "validate"))
+		reject = sysfs_streq(buf, "reject");
+	else if (!strcmp(name, "activate"))
+		fail_activate = sysfs_streq(buf, "fail");
+	else if (!strcmp(name, "release"))
+		busy_release = sysfs_streq(buf, "busy");
+	else
+		return -EINVAL;
+	return len;
+}
+
+static const struct file_operations mode_fops = {
+	.write = mode_write,
+};
+
+static int __init tp_init(void)
+{
+	log_buf = kzalloc(LOG_SIZE, GFP_KERNEL);
+	if (!log_buf)
+		return -ENOMEM;
+	dir = debugfs_create_dir("cxl_dc_test", NULL);
+	debugfs_create_file("bind", 0200, dir, NULL, &bind_fops);
+	debugfs_create_file("unbind", 0200, dir, NULL, &bind_fops);
+	debugfs_create_file("validate", 0200, dir, NULL, &mode_fops);
+	debugfs_create_file("activate", 0200, dir, NULL, &mode_fops);
+	debugfs_create_file("release", 0200, dir, NULL, &mode_fops);
+	debugfs_create_file("complete", 0200, dir, NULL, &complete_fops);
+	debugfs_create_file("log", 0400, dir, NULL, &log_fops);
+	debugfs_create_u64("granularity", 0600, dir, &granularity);
+	return 0;
+}
+module_init(tp_init);
+
+static void __exit tp_exit(void)
+{
+	debugfs_remove_recursive(dir);
+	kfree(held);
+	kfree(log_buf);
+}
+module_exit(tp_exit);
+
+MODULE_DESCRIPTION("Test-only CXL Dynamic Capacity region policy");
+MODULE_LICENSE("GPL");
+MODULE_IMPORT_NS("CXL");
