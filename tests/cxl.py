@@ -60,8 +60,8 @@ def trace_records(vm, event=None):
         if not m or (event and m.group(1) != event):
             continue
         rec = {'event': m.group(1)}
-        for k, v in re.findall(r'(\w+)=(\S+)', m.group(2)):
-            rec[k] = v
+        for k, v in re.findall(r'(\w+)=("[^"]*"|\S+)', m.group(2)):
+            rec[k] = v.strip('"')
         out.append(rec)
     return out
 
@@ -82,3 +82,51 @@ def qmp_ok(resp):
     if 'error' in resp:
         raise AssertionError(f'QMP error: {resp["error"]}')
     return resp
+
+
+POLICY = '/sys/kernel/debug/cxl_dc_test'
+
+
+def policy(vm, knob, value):
+    """Tell the test policy (tools/testing/cxl/dc_policy) what to do."""
+    sh(vm, f'echo {value} > {POLICY}/{knob}')
+
+
+def device_extents(vm):
+    """The device's own accepted-extent list (Get DC Extent List), as
+    [(dpa, len)] in the device's order."""
+    out = sh(vm, 'cat /sys/kernel/debug/cxl/*/dc_extents')
+    return [(int(a, 0), int(b, 0)) for a, b, *_ in
+            (ln.split() for ln in out.splitlines() if ln.strip())]
+
+
+def sysfs_extents(vm, region):
+    """regionZ/extentZ.N as {name: dict(offset, length, uuid, seq, state)}."""
+    out = sh(vm, f'cd {DEV}/{region} && for e in extent*; do [ -d "$e" ] || '
+                 'continue; echo "$e $(cat $e/offset $e/length $e/uuid '
+                 '$e/seq $e/state | tr "\\n" " ")"; done')
+    ext = {}
+    for ln in out.splitlines():
+        name, off, ln_, uuid, seq, state = ln.split()
+        ext[name] = dict(offset=int(off, 0), length=int(ln_, 0), uuid=uuid,
+                         seq=int(seq), state=state)
+    return ext
+
+
+def assert_agree(vm, region, dpa_base=0):
+    """The device's list and the guest's extent directories agree."""
+    dev = sorted(device_extents(vm))
+    guest = sorted((e['offset'] + dpa_base, e['length'])
+                   for e in sysfs_extents(vm, region).values())
+    assert dev == guest, f'device {dev} != sysfs {guest}'
+    return dev
+
+
+def dc_stats(vm):
+    out = sh(vm, 'cat /sys/kernel/debug/cxl/*/dc_stats')
+    return {k: int(v) for k, v in (ln.split() for ln in out.splitlines())}
+
+
+DC_EVENTS = ('cxl_dc_event', 'cxl_dc_response', 'cxl_dc_offer',
+             'cxl_dc_accept', 'cxl_dc_reject', 'cxl_dc_release',
+             'cxl_dc_released')

@@ -1,0 +1,154 @@
+"""The shared extent library driven by QEMU's DCD and the test-only policy
+(tools/testing/cxl/dc_policy): offers answered once and in order, groups
+handed to the policy, releases held while the policy is busy, extents
+recovered on re-bind without a new response.  After every step the
+device's own list (Get DC Extent List, read in the guest) and the guest's
+regionZ/extentZ.N directories agree."""
+from cxl import (DC_EVENTS, DEV, G, M, POLICY, assert_agree, create_dc_region,
+                 dc_stats, device_extents, policy, qmp_ok, sh, sysfs_extents,
+                 trace_on, trace_records, wait_for)
+
+R = 'region0'
+
+
+def _responses(vm):
+    return trace_records(vm, 'cxl_dc_response')
+
+
+def _offer(vm, extents, n_responses=1):
+    """Offer, wait for the answer; returns the new trace records."""
+    trace_on(vm, *DC_EVENTS)
+    qmp_ok(vm.add_capacity(extents))
+    wait_for('response', lambda: len(_responses(vm)) >= n_responses)
+    return trace_records(vm)
+
+
+def test_setup(vm):
+    sh(vm, 'insmod /bin/cxl_dc_test_policy.ko')
+    assert create_dc_region(vm, G) == R
+
+
+def test_offer_without_policy_rejected(vm):
+    recs = _offer(vm, [(0, 2 * M)])
+    rej = [r for r in recs if r['event'] == 'cxl_dc_reject']
+    assert [r['reason'] for r in rej] == ['no policy bound'], rej
+    assert device_extents(vm) == []
+
+
+def test_chain_of_8_one_response_in_order(vm):
+    sh(vm, f'echo {R} > {POLICY}/bind')
+    assert sh(vm, f'cat {DEV}/{R}/tag_mode').strip() == 'any'
+    # Offered in a deliberately non-sorted order.
+    offs = [7, 2, 5, 0, 3, 6, 1, 4]
+    recs = _offer(vm, [(o * 4 * M, 2 * M) for o in offs])
+    rsp = [r for r in recs if r['event'] == 'cxl_dc_response']
+    assert [(r['offered'], r['accepted']) for r in rsp] == [('8', '8')], rsp
+    acc = [int(r['dpa'], 0) for r in recs if r['event'] == 'cxl_dc_accept']
+    assert acc == [o * 4 * M for o in offs]
+    # QEMU lists accepted extents in the order the response named them.
+    assert [d for d, _ in device_extents(vm)] == acc
+    assert_agree(vm, R)
+    assert all(e['state'] == 'active'
+               for e in sysfs_extents(vm, R).values())
+
+
+def test_two_offers_fifo(vm):
+    trace_on(vm, *DC_EVENTS)
+    qmp_ok(vm.add_capacity([(64 * M, 2 * M)]))
+    qmp_ok(vm.add_capacity([(66 * M, 2 * M), (68 * M, 4 * M)]))
+    wait_for('two responses', lambda: len(_responses(vm)) == 2)
+    assert [(r['offered'], r['accepted']) for r in _responses(vm)] == [
+        ('1', '1'), ('2', '2')]
+    assert_agree(vm, R)
+
+
+def test_release_held_while_busy(vm):
+    policy(vm, 'release', 'busy')
+    trace_on(vm, *DC_EVENTS)
+    qmp_ok(vm.release_capacity([(64 * M, 2 * M)]))
+    wait_for('release-pending', lambda: any(
+        e['state'] == 'release-pending' for e in sysfs_extents(vm, R).values()))
+    # Still the device's: nothing was confirmed while the policy is busy.
+    assert (64 * M, 2 * M) in device_extents(vm)
+    assert not trace_records(vm, 'cxl_dc_released')
+    policy(vm, 'complete', 1)
+    wait_for('released', lambda: trace_records(vm, 'cxl_dc_released'))
+    assert (64 * M, 2 * M) not in device_extents(vm)
+    assert_agree(vm, R)
+    policy(vm, 'release', 'ok')
+
+
+def test_release_when_policy_lets_go(vm):
+    before = dc_stats(vm)['releases']
+    trace_on(vm, *DC_EVENTS)
+    qmp_ok(vm.release_capacity([(66 * M, 2 * M), (68 * M, 4 * M)]))
+    wait_for('two releases', lambda: dc_stats(vm)['releases'] == before + 2)
+    assert_agree(vm, R)
+    # The device got its Release DC: the range can be offered again.
+    recs = _offer(vm, [(66 * M, 2 * M)])
+    assert [r['event'] for r in recs if r['event'] == 'cxl_dc_accept']
+    assert_agree(vm, R)
+
+
+def test_policy_rejects(vm):
+    policy(vm, 'validate', 'reject')
+    recs = _offer(vm, [(96 * M, 2 * M)])
+    rej = [r for r in recs if r['event'] == 'cxl_dc_reject']
+    assert [r['reason'] for r in rej] == ['policy rejected'], rej
+    policy(vm, 'validate', 'accept')
+    assert (96 * M, 2 * M) not in device_extents(vm)
+    assert_agree(vm, R)
+
+
+def test_failed_activation_gives_back(vm):
+    policy(vm, 'activate', 'fail')
+    recs = _offer(vm, [(98 * M, 2 * M)])
+    policy(vm, 'activate', 'ok')
+    assert [r['event'] for r in recs if r['event'] == 'cxl_dc_accept']
+    assert trace_records(vm, 'cxl_dc_released')
+    assert (98 * M, 2 * M) not in device_extents(vm)
+    assert_agree(vm, R)
+
+
+def test_rebind_recovers_without_response(vm):
+    live = assert_agree(vm, R)
+    assert live
+    responses = dc_stats(vm)['responses']
+    sh(vm, f'echo {R} > {POLICY}/unbind')
+    assert sysfs_extents(vm, R) == {}
+    assert sorted(device_extents(vm)) == live
+    trace_on(vm, *DC_EVENTS)
+    sh(vm, f'echo {R} > {POLICY}/bind')
+    assert assert_agree(vm, R) == live
+    assert all(e['state'] == 'active'
+               for e in sysfs_extents(vm, R).values())
+    assert dc_stats(vm)['responses'] == responses
+    assert not _responses(vm)
+    rec = trace_records(vm, 'cxl_dc_accept')
+    assert len(rec) == len(live) and all(
+        r['reason'] == 'recovered' for r in rec)
+
+
+def test_release_while_unbound_gives_back(vm):
+    sh(vm, f'echo {R} > {POLICY}/unbind')
+    qmp_ok(vm.release_capacity([(0, 2 * M)]))
+    wait_for('given back', lambda: (0, 2 * M) not in device_extents(vm))
+    sh(vm, f'echo {R} > {POLICY}/bind')
+    assert_agree(vm, R)
+
+
+def test_policy_granularity(vm):
+    sh(vm, f'echo {R} > {POLICY}/unbind')
+    policy(vm, 'granularity', 256 * M)
+    sh(vm, f'echo {R} > {POLICY}/bind')
+    recs = _offer(vm, [(258 * M, 2 * M), (512 * M, 256 * M)])
+    why = {int(r['dpa'], 0): r['reason'] for r in recs
+           if r['event'] == 'cxl_dc_reject'}
+    assert why == {258 * M: 'not policy aligned'}, why
+    assert (512 * M, 256 * M) in device_extents(vm)
+    assert_agree(vm, R)
+
+
+def test_tag_mode_locked_while_live(vm):
+    rc, out = vm.run(f'echo untagged > {DEV}/{R}/tag_mode')
+    assert rc != 0 and 'busy' in out.lower(), out
