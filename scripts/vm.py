@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """QEMU test bed for CXL Dynamic Capacity: owns booting a guest (kernel +
 initramfs from scripts/mkinitramfs.sh) under TCG with one CXL type-3 DCD,
-running shell commands in it over ttyS1 (the loop in tests/guest/init),
+running shell commands in it over a virtio console (the loop in tests/guest/init),
 talking QMP, and offering / releasing dynamic capacity.
 
 Library:
@@ -88,7 +88,8 @@ class VM:
             '-chardev', f'file,id=con,path={self.console_path}',
             '-serial', 'chardev:con',
             '-chardev', f'socket,id=ser1,path={self.dir}/ttyS1.sock',
-            '-serial', 'chardev:ser1',
+            '-device', 'virtio-serial-pci,id=vser0,bus=pcie.0',
+            '-device', 'virtconsole,chardev=ser1,bus=vser0.0',
             '-chardev', f'socket,id=qmp,path={self.dir}/qmp.sock',
             '-mon', 'chardev=qmp,mode=control',
         ]

@@ -30,7 +30,8 @@ KUNIT_PY = os.path.join(TOP, 'build', 'linux', 'tools', 'testing', 'kunit',
 REPORTS = re.compile(r'BUG: |WARNING: |UBSAN: |KASAN|Oops|'
                      r'possible circular locking|possible recursive locking|'
                      r'suspected memory leak|Kernel panic|'
-                     r'inconsistent lock state|sleeping function called')
+                     r'inconsistent lock state|sleeping function called|'
+                     r'blocked for more than')
 
 
 class Results:

@@ -354,13 +354,6 @@ static struct cxl_dc_extent *dc_extent_floor(struct cxl_dc_region *dcr, u64 dpa)
 	return best;
 }
 
-static struct cxl_dc_extent *dc_extent_find(struct cxl_dc_region *dcr, u64 dpa)
-{
-	struct cxl_dc_extent *e = dc_extent_floor(dcr, dpa);
-
-	return e && dpa < e->dpa + e->len ? e : NULL;
-}
-
 static bool dc_overlaps_live(struct cxl_dc_region *dcr, u64 dpa, u64 len)
 {
 	struct cxl_dc_extent *e = dc_extent_floor(dcr, dpa + len - 1);
@@ -1197,76 +1190,136 @@ void cxl_dc_release_done(struct cxl_dc_group *group)
 }
 EXPORT_SYMBOL_NS_GPL(cxl_dc_release_done, "CXL");
 
-/* The device asked for [@dpa, @dpa + @len) back, or took it by force. */
+/*
+ * Collect the live groups with an extent overlapping [@dpa, @dpa + @len),
+ * each once, into @out (room for @max); with @out NULL, count the extents
+ * in the range instead (a bound on the number of groups).
+ */
+static int dc_groups_in_range(struct cxl_dc_region *dcr, u64 dpa, u64 len,
+			      struct cxl_dc_group **out, int max)
+{
+	struct cxl_dc_extent *e = dc_extent_floor(dcr, dpa);
+	struct rb_node *n;
+	int nr = 0;
+
+	if (e && e->dpa + e->len <= dpa)
+		e = NULL;
+	n = e ? &e->node : rb_first(&dcr->extents);
+	for (; n && nr < max; n = rb_next(n)) {
+		struct cxl_dc_group *g;
+		bool seen = false;
+
+		e = rb_entry(n, struct cxl_dc_extent, node);
+		if (e->dpa >= dpa + len)
+			break;
+		if (e->dpa + e->len <= dpa)
+			continue;
+		if (!out) {
+			nr++;
+			continue;
+		}
+		g = e->group;
+		for (int i = 0; i < nr; i++)
+			seen |= out[i] == g;
+		if (!seen)
+			out[nr++] = g;
+	}
+	return nr;
+}
+
+/* Nobody holds [@dpa, @dpa + @len): give it back unless it went by force. */
+static void dc_release_unheld(struct cxl_dc_dev *dcd, struct cxl_dc_region *dcr,
+			      const struct cxl_dc_extent_raw *raw, bool forced)
+{
+	u64 dpa = le64_to_cpu(raw->start_dpa), len = le64_to_cpu(raw->length);
+	struct range r = { dpa, dpa + len - 1 };
+
+	lockdep_assert_held(&dcd->lock);
+	trace_cxl_dc_release(dc_memdev(dcd), dcr_name(dcr), dpa, len,
+			     (const uuid_t *)raw->tag, 0,
+			     forced ? "forced, not held" : "not held");
+	/*
+	 * Either it was never accepted (the device will refuse) or it was
+	 * accepted while no policy was bound and nobody uses it.
+	 */
+	if (forced || !len || (dcr && dcr->ops))
+		return;
+	if (dc_send_list(dcd, CXL_MBOX_OP_RELEASE_DC, 1, dc_range_get, &r))
+		return;
+	dcd->releases++;
+	trace_cxl_dc_released(dc_memdev(dcd), dcr_name(dcr), dpa, len,
+			      (const uuid_t *)raw->tag, 0, "not held");
+}
+
+/* The device took @group back by force: stop using it, confirm nothing. */
+static void dc_force_release(struct cxl_dc_dev *dcd, struct cxl_dc_group *group)
+{
+	struct cxl_dc_region *dcr = group->dcr;
+
+	dev_warn(&dcr->cxlr->dev,
+		 "device took back %d extent(s) by force (DPA %#llx)\n",
+		 group->nr, group->ext[0]->dpa);
+	if (group->ops->force_release)
+		group->ops->force_release(dcr->cxlr, group);
+	scoped_guard(mutex, &dcd->lock) {
+		dc_trace_group(dcd, group, true);
+		dc_group_unlink(group);
+	}
+	dc_region_uevent(dcr);
+}
+
+/*
+ * The device asked for [dpa, dpa + len) back, or took it by force.  Every
+ * group with an extent in the range goes as a whole.
+ */
 static void dc_process_release(struct cxl_dc_dev *dcd,
 			       const struct cxl_dc_extent_raw *raw, bool forced)
 {
 	u64 dpa = le64_to_cpu(raw->start_dpa), len = le64_to_cpu(raw->length);
-	const struct cxl_dc_policy_ops *ops = NULL;
-	struct cxl_dc_group *group = NULL;
-	struct cxl_dc_region *dcr = NULL;
+	struct cxl_dc_group **groups __free(kvfree) = NULL;
+	int nr = 0, todo = 0;
 
 	lockdep_assert_held(&dcd->process_lock);
 	scoped_guard(rwsem_read, &cxl_rwsem.region)
 	scoped_guard(rwsem_read, &cxl_rwsem.dpa)
 	scoped_guard(mutex, &dcd->lock) {
 		struct cxl_region *cxlr = cxl_dpa_to_region(dc_memdev(dcd), dpa);
-		struct cxl_dc_extent *ext;
+		struct cxl_dc_region *dcr = cxlr ? cxlr->dc : NULL;
 
-		dcr = cxlr ? cxlr->dc : NULL;
-		ext = dcr ? dc_extent_find(dcr, dpa) : NULL;
-		if (!ext) {
-			struct range r = { dpa, dpa + len - 1 };
+		if (dcr && len)
+			nr = dc_groups_in_range(dcr, dpa, len, NULL, INT_MAX);
+		if (nr) {
+			groups = kvmalloc_array(nr, sizeof(*groups), GFP_KERNEL);
+			/* Without memory, the release is retried on request. */
+			nr = groups ? dc_groups_in_range(dcr, dpa, len, groups,
+							 nr) : 0;
+		}
+		if (!nr) {
+			dc_release_unheld(dcd, dcr, raw, forced);
+			return;
+		}
+		for (int i = 0; i < nr; i++) {
+			struct cxl_dc_group *g = groups[i];
 
-			trace_cxl_dc_release(dc_memdev(dcd), dcr_name(dcr), dpa,
-					     len, (const uuid_t *)raw->tag, 0,
-					     forced ? "forced, not held" :
-					     "not held");
-			/*
-			 * Nobody uses it: either it was never accepted (the
-			 * device will refuse) or it was accepted while no
-			 * policy was bound.  Give it back unless forced.
-			 */
-			if (!forced && len && (!dcr || !dcr->ops) &&
-			    !dc_send_list(dcd, CXL_MBOX_OP_RELEASE_DC, 1,
-					  dc_range_get, &r)) {
-				dcd->releases++;
-				trace_cxl_dc_released(dc_memdev(dcd),
-						      dcr_name(dcr), dpa, len,
-						      (const uuid_t *)raw->tag,
-						      0, "not held");
+			if (forced) {
+				g->forced = true;
+			} else if (g->state == CXL_DC_EXTENT_ACCEPTED) {
+				/* Activating: dc_activate() releases it after. */
+				g->release_wanted = true;
+				continue;
+			} else if (g->state == CXL_DC_EXTENT_RELEASE_PENDING) {
+				continue;
 			}
-			return;
-		}
-		group = ext->group;
-		ops = group->ops;
-		if (forced) {
-			group->forced = true;
-		} else if (group->state == CXL_DC_EXTENT_ACCEPTED) {
-			/* Still activating: dc_activate() releases it after. */
-			group->release_wanted = true;
-			return;
-		} else if (group->state == CXL_DC_EXTENT_RELEASE_PENDING) {
-			return;
+			groups[todo++] = g;
 		}
 	}
 
-	if (!forced) {
-		dc_start_release(dcd, group, ops);
-		return;
+	for (int i = 0; i < todo; i++) {
+		if (forced)
+			dc_force_release(dcd, groups[i]);
+		else
+			dc_start_release(dcd, groups[i], groups[i]->ops);
 	}
-
-	/* The memory is gone already: stop using it, confirm nothing. */
-	dev_warn(&dcr->cxlr->dev,
-		 "device took back %d extent(s) by force (DPA %#llx)\n",
-		 group->nr, dpa);
-	if (ops->force_release)
-		ops->force_release(dcr->cxlr, group);
-	scoped_guard(mutex, &dcd->lock) {
-		dc_trace_group(dcd, group, true);
-		dc_group_unlink(group);
-	}
-	dc_region_uevent(dcr);
 }
 
 /* --- the event drain's entry points -------------------------------------------- */
