@@ -271,8 +271,8 @@ struct cxl_dc_chain {
  */
 struct cxl_dc_dev {
 	struct cxl_memdev_state *mds;
-	struct mutex process_lock;
-	struct mutex lock;
+	struct mutex process_lock; /* see the lock order at the top */
+	struct mutex lock; /* see the lock order at the top */
 	struct cxl_dc_chain *open;
 	struct list_head closed;
 	bool discard_tail;
@@ -769,27 +769,49 @@ struct dc_offer_ext {
 
 static bool dc_is_tagged(const struct cxl_dc_extent_raw *raw)
 {
-	return memchr_inv(raw->tag, 0, UUID_SIZE) != NULL;
+	return !!memchr_inv(raw->tag, 0, UUID_SIZE);
+}
+
+/* Rules on the DPA range alone: length, partition, device block size. */
+static enum dc_reject dc_check_dpa(const struct cxl_dc_config *cfg, u64 dpa,
+				   u64 len)
+{
+	const struct cxl_dc_region_info *r0 = &cfg->region[0];
+	u64 end;
+
+	if (!len || check_add_overflow(dpa, len - 1, &end))
+		return DC_REJECT_LENGTH;
+	if (!cfg->nr_regions || dpa < r0->base || end >= r0->base + r0->len)
+		return DC_REJECT_PARTITION;
+	if (!IS_ALIGNED(dpa | len, r0->block_size))
+		return DC_REJECT_BLOCK;
+	return DC_OK;
+}
+
+/* Rules a region's policy sets: HPA granularity and tag mode. */
+static enum dc_reject dc_check_policy(enum cxl_dc_tag_mode mode, u64 gran,
+				      u64 hpa, u64 len, bool tagged)
+{
+	if (gran && !IS_ALIGNED(hpa | len, gran))
+		return DC_REJECT_GRANULARITY;
+	if ((tagged && mode == CXL_DC_TAG_UNTAGGED) ||
+	    (!tagged && mode == CXL_DC_TAG_TAGGED))
+		return DC_REJECT_TAG_MODE;
+	return DC_OK;
 }
 
 static enum dc_reject dc_check_extent(struct cxl_dc_dev *dcd,
 				      struct dc_offer_ext *oe)
 {
-	const struct cxl_dc_config *cfg = &dcd->mds->dc.config;
-	const struct cxl_dc_region_info *r0 = &cfg->region[0];
 	struct cxl_endpoint_decoder *cxled;
 	struct cxl_region_params *p;
 	struct cxl_region *cxlr;
-	bool tagged;
-	u64 end, g;
+	enum dc_reject why;
 
 	lockdep_assert_held(&dcd->lock);
-	if (!oe->len || check_add_overflow(oe->dpa, oe->len - 1, &end))
-		return DC_REJECT_LENGTH;
-	if (!cfg->nr_regions || oe->dpa < r0->base || end >= r0->base + r0->len)
-		return DC_REJECT_PARTITION;
-	if (!IS_ALIGNED(oe->dpa | oe->len, r0->block_size))
-		return DC_REJECT_BLOCK;
+	why = dc_check_dpa(&dcd->mds->dc.config, oe->dpa, oe->len);
+	if (why)
+		return why;
 
 	cxlr = cxl_dpa_to_region(dc_memdev(dcd), oe->dpa);
 	if (!cxlr || !cxlr->dc || cxlr->params.state != CXL_CONFIG_COMMIT)
@@ -799,22 +821,19 @@ static enum dc_reject dc_check_extent(struct cxl_dc_dev *dcd,
 	if (p->interleave_ways != 1)
 		return DC_REJECT_INTERLEAVE;
 	cxled = p->targets[0];
-	if (!cxled || !cxled->dpa_res || end > cxled->dpa_res->end)
+	if (!cxled || !cxled->dpa_res ||
+	    oe->dpa + oe->len - 1 > cxled->dpa_res->end)
 		return DC_REJECT_SPANS;
 	if (!oe->dcr->ops)
 		return DC_REJECT_NO_POLICY;
 
 	oe->hpa = p->res->start + (oe->dpa - cxled->dpa_res->start);
-	g = oe->dcr->ops->granularity;
-	if (g && !IS_ALIGNED(oe->hpa | oe->len, g))
-		return DC_REJECT_GRANULARITY;
+	why = dc_check_policy(oe->dcr->tag_mode, oe->dcr->ops->granularity,
+			      oe->hpa, oe->len, dc_is_tagged(oe->raw));
+	if (why)
+		return why;
 	if (dc_overlaps_live(oe->dcr, oe->dpa, oe->len))
 		return DC_REJECT_OVERLAP;
-
-	tagged = dc_is_tagged(oe->raw);
-	if ((tagged && oe->dcr->tag_mode == CXL_DC_TAG_UNTAGGED) ||
-	    (!tagged && oe->dcr->tag_mode == CXL_DC_TAG_TAGGED))
-		return DC_REJECT_TAG_MODE;
 	return DC_OK;
 }
 
@@ -867,8 +886,8 @@ static void dc_reject_group(struct dc_offer_ext *oe, int n, int gi,
 static void dc_check_group(struct cxl_dc_dev *dcd, struct dc_offer_ext *oe,
 			   int n, int gi, int first, int nr, bool recovering)
 {
-	bool sharable = dcd->mds->dc.config.region[0].sharable;
 	unsigned long *seen __free(bitmap) = bitmap_zalloc(nr, GFP_KERNEL);
+	bool sharable = dcd->mds->dc.config.region[0].sharable;
 	enum dc_reject why = DC_OK;
 	int k = 0;
 
@@ -884,7 +903,7 @@ static void dc_check_group(struct cxl_dc_dev *dcd, struct dc_offer_ext *oe,
 		if (oe[i].dcr != oe[first].dcr)
 			why = DC_REJECT_GROUP_REGIONS;
 		oe[i].seq = k++;
-		if (sharable) {
+		if (sharable && dc_is_tagged(oe[first].raw)) {
 			u16 seq = le16_to_cpu(oe[i].raw->shared_extn_seq);
 
 			if (seq >= nr || test_and_set_bit(seq, seen))
@@ -1202,9 +1221,12 @@ static int dc_groups_in_range(struct cxl_dc_region *dcr, u64 dpa, u64 len,
 	struct rb_node *n;
 	int nr = 0;
 
-	if (e && e->dpa + e->len <= dpa)
-		e = NULL;
-	n = e ? &e->node : rb_first(&dcr->extents);
+	if (!e)
+		n = rb_first(&dcr->extents);
+	else if (e->dpa + e->len <= dpa)
+		n = rb_next(&e->node);
+	else
+		n = &e->node;
 	for (; n && nr < max; n = rb_next(n)) {
 		struct cxl_dc_group *g;
 		bool seen = false;
@@ -1891,7 +1913,8 @@ static void dc_dev_destroy(void *data)
  * cxl_dc_dev_create() - start the extent library for a DC device
  * @mds: a device whose CEL lists the DC commands
  *
- * Context: probe.  Return: 0 or a negative errno.
+ * Context: probe.
+ * Return: 0 or a negative errno.
  */
 int cxl_dc_dev_create(struct cxl_memdev_state *mds)
 {
@@ -1913,3 +1936,8 @@ int cxl_dc_dev_create(struct cxl_memdev_state *mds)
 	mds->dc.dcd = dcd;
 	return devm_add_action_or_reset(dev, dc_dev_destroy, dcd);
 }
+
+#if IS_ENABLED(CONFIG_CXL_DC_KUNIT_TEST)
+/* The table-driven tests need the static helpers above. */
+#include "dc_extent_lib_kunit.c"
+#endif
