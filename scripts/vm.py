@@ -68,7 +68,7 @@ class VM:
         self.dir = self.workdir or tempfile.mkdtemp(prefix='cxlvm-')
         os.makedirs(self.dir, exist_ok=True)
         self.console_path = os.path.join(self.dir, 'console.log')
-        ser_l = self._listen('ttyS1.sock')
+        ser_l = self._listen('cmd.sock')
         qmp_l = self._listen('qmp.sock')
         append = 'console=ttyS0 panic=-1 oops=panic'
         if debug:
@@ -87,7 +87,7 @@ class VM:
             '-M', 'cxl-fmw.0.targets.0=cxl.1,cxl-fmw.0.size=4G',
             '-chardev', f'file,id=con,path={self.console_path}',
             '-serial', 'chardev:con',
-            '-chardev', f'socket,id=ser1,path={self.dir}/ttyS1.sock',
+            '-chardev', f'socket,id=ser1,path={self.dir}/cmd.sock',
             '-device', 'virtio-serial-pci,id=vser0,bus=pcie.0',
             '-device', 'virtconsole,chardev=ser1,bus=vser0.0',
             '-chardev', f'socket,id=qmp,path={self.dir}/qmp.sock',
@@ -203,7 +203,7 @@ class VM:
         except OSError:
             return ''
 
-    # -- guest commands (ttyS1) --------------------------------------------
+    # -- guest commands (virtio console) ----------------------------------------
 
     def _read_until(self, pattern, timeout):
         rx = re.compile(pattern, re.S)
@@ -214,7 +214,7 @@ class VM:
                 return m
             left = end - time.monotonic()
             if left <= 0:
-                raise TimeoutError(f'ttyS1: no {pattern!r} in {timeout}s; '
+                raise TimeoutError(f'command channel: no {pattern!r} in {timeout}s; '
                                    f'got {self._buf[-500:]!r}' + self._tail())
             if select.select([self.ser], [], [], min(left, 1.0))[0]:
                 try:
@@ -222,7 +222,7 @@ class VM:
                 except ConnectionError:
                     data = b''
                 if not data:
-                    raise VMError('QEMU closed ttyS1 (guest died?)' +
+                    raise VMError('QEMU closed the command channel (guest died?)' +
                                   self._tail())
                 self._buf += data
 
@@ -244,7 +244,7 @@ class VM:
         try:
             self.ser.sendall(f'{self._seq} {tmo} {b64}\n'.encode())
         except OSError as e:
-            raise VMError(f'ttyS1 send failed ({e}): QEMU gone?' + self._tail())
+            raise VMError(f'command channel send failed ({e}): QEMU gone?' + self._tail())
         m = self._read_until(rb'\x1fEND %d (\d+)\n' % self._seq, tmo + 30)
         out = self._buf[:m.start()].decode('utf-8', 'replace')
         self._buf = self._buf[m.end():]
