@@ -152,3 +152,33 @@ def test_policy_granularity(vm):
 def test_tag_mode_locked_while_live(vm):
     rc, out = vm.run(f'echo untagged > {DEV}/{R}/tag_mode')
     assert rc != 0 and 'busy' in out.lower(), out
+
+
+TIMEOUT = '/sys/module/cxl_core/parameters/dc_chain_timeout_ms'
+
+
+def test_chain_cut_short_rejected_by_timer(vm):
+    """QEMU's DC event log holds 8 records: an offer of 9 overflows it and
+    the record with More=0 never arrives.  The chain timer closes the
+    offer and rejects it whole with one response."""
+    old = sh(vm, f'cat {TIMEOUT}').strip()
+    sh(vm, f'echo 2000 > {TIMEOUT}')
+    try:
+        before = device_extents(vm)
+        trace_on(vm, *DC_EVENTS)
+        qmp_ok(vm.add_capacity([(800 * M + i * 2 * M, 2 * M)
+                                for i in range(9)]))
+        wait_for('timeout response', lambda: _responses(vm), timeout=60)
+        rsp = _responses(vm)
+        assert [(r['offered'], r['accepted']) for r in rsp] == [('8', '0')]
+        rej = trace_records(vm, 'cxl_dc_reject')
+        assert len(rej) == 8 and all(r['reason'] == 'offer timed out'
+                                     for r in rej), rej
+        assert device_extents(vm) == before
+        # The device's pending group was consumed: QEMU takes a new offer
+        # over the same range (aligned to the granularity set above).
+        recs = _offer(vm, [(768 * M, 256 * M)])
+        assert [r for r in recs if r['event'] == 'cxl_dc_accept'], recs
+        assert_agree(vm, R)
+    finally:
+        sh(vm, f'echo {old} > {TIMEOUT}')

@@ -263,7 +263,6 @@ struct cxl_dc_chain {
  *	region on the device
  * @open: the offer being gathered, NULL between offers
  * @closed: offers whose last record arrived, oldest first, not yet answered
- * @discard_tail: an offer timed out; drop records up to its More=0 record
  * @timeout: closes @open when its last record does not come
  * @responses: Add DC Responses sent
  * @releases: Release DC commands sent
@@ -275,7 +274,6 @@ struct cxl_dc_dev {
 	struct mutex lock; /* see the lock order at the top */
 	struct cxl_dc_chain *open;
 	struct list_head closed;
-	bool discard_tail;
 	struct delayed_work timeout;
 	unsigned long responses;
 	unsigned long releases;
@@ -736,8 +734,14 @@ static void dc_chain_timeout(struct work_struct *work)
 			return;
 		dev_warn(dc_dev(dcd), "DC offer not finished after %u ms: rejected\n",
 			 dc_chain_timeout_ms);
+		/*
+		 * Records lost to an event log overflow never come, so the
+		 * next record starts a new offer.  A device that merely was
+		 * slow sends its late tail as a new offer, which is then
+		 * answered too: the device refuses the answer, which is
+		 * logged, and nothing is accepted twice.
+		 */
 		dcd->open->why = DC_REJECT_CHAIN_TIMEOUT;
-		dcd->discard_tail = true;
 		dc_chain_close(dcd);
 	}
 	cxl_dc_events_drained(dcd->mds);
@@ -1368,12 +1372,6 @@ void cxl_dc_handle_event(struct cxl_memdev_state *mds,
 	guard(mutex)(&dcd->lock);
 	switch (rec->event_type) {
 	case CXL_DC_EVENT_ADD_CAPACITY:
-		if (dcd->discard_tail) {
-			/* The rest of an offer already answered by timeout. */
-			if (!(rec->flags & CXL_DC_EVENT_MORE))
-				dcd->discard_tail = false;
-			return;
-		}
 		dc_chain_add(dcd, rec);
 		if (!(rec->flags & CXL_DC_EVENT_MORE))
 			dc_chain_close(dcd);

@@ -8,8 +8,8 @@
  * overflow, partition, block size), the policy checks (granularity, tag
  * mode), overlap inside one offer and with live extents, grouping by tag
  * (whole-group rejection, groups spanning regions, tags live elsewhere,
- * dense sequences for sharable groups, arrival numbering otherwise), and
- * the range walk behind release.  Included by dc_extent_lib.c so that it
+ * dense sequences for sharable groups, arrival numbering otherwise), the
+ * More-bit chain and its cap, and the range walk behind release.  Included by dc_extent_lib.c so that it
  * reaches the file's static helpers.
  */
 #include <kunit/test.h>
@@ -302,6 +302,52 @@ static void dc_extent_tree_test(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, dc_groups_in_range(dcr, SZ_2M, SZ_2M, out, 8), 0);
 }
 
+/* --- chains: the More bit, the cap ---------------------------------------- */
+
+static void dc_chain_test(struct kunit *test)
+{
+	struct cxl_dc_dev *dcd = kunit_kzalloc(test, sizeof(*dcd), GFP_KERNEL);
+	struct cxl_event_dcd rec = { .event_type = CXL_DC_EVENT_ADD_CAPACITY };
+	unsigned int timeout = dc_chain_timeout_ms;
+	struct cxl_dc_chain *c;
+
+	KUNIT_ASSERT_NOT_NULL(test, dcd);
+	mutex_init(&dcd->lock);
+	INIT_LIST_HEAD(&dcd->closed);
+	INIT_DELAYED_WORK(&dcd->timeout, dc_chain_timeout);
+	dc_chain_timeout_ms = 0;	/* no timer in this test */
+
+	guard(mutex)(&dcd->lock);
+	/* Records with More set gather; nothing is ready to answer. */
+	for (int i = 0; i < 3; i++) {
+		rec.extent.start_dpa = cpu_to_le64(i * SZ_2M);
+		dc_chain_add(dcd, &rec);
+	}
+	KUNIT_EXPECT_TRUE(test, list_empty(&dcd->closed));
+	/* More clear closes the offer: one chain, in offered order. */
+	dc_chain_close(dcd);
+	c = list_first_entry_or_null(&dcd->closed, struct cxl_dc_chain, node);
+	KUNIT_ASSERT_NOT_NULL(test, c);
+	KUNIT_EXPECT_EQ(test, c->nr, 3);
+	KUNIT_EXPECT_EQ(test, le64_to_cpu(c->ext[2].start_dpa), 2 * SZ_2M);
+	KUNIT_EXPECT_EQ(test, c->why, DC_OK);
+	list_del(&c->node);
+	dc_chain_free(c);
+
+	/* One record over the cap rejects the whole offer, answered once. */
+	for (int i = 0; i <= CXL_DC_CHAIN_MAX; i++)
+		dc_chain_add(dcd, &rec);
+	dc_chain_close(dcd);
+	c = list_first_entry_or_null(&dcd->closed, struct cxl_dc_chain, node);
+	KUNIT_ASSERT_NOT_NULL(test, c);
+	KUNIT_EXPECT_EQ(test, c->nr, CXL_DC_CHAIN_MAX);
+	KUNIT_EXPECT_EQ(test, c->why, DC_REJECT_CHAIN_CAP);
+	KUNIT_EXPECT_TRUE(test, list_is_singular(&dcd->closed));
+	list_del(&c->node);
+	dc_chain_free(c);
+	dc_chain_timeout_ms = timeout;
+}
+
 static void dc_reject_reasons_test(struct kunit *test)
 {
 	for (int i = 0; i < DC_REJECT_MAX; i++) {
@@ -319,6 +365,7 @@ static struct kunit_case cxl_dc_extent_rules_cases[] = {
 	KUNIT_CASE_PARAM(dc_policy_test, dc_policy_gen_params),
 	KUNIT_CASE_PARAM(dc_group_test, dc_group_gen_params),
 	KUNIT_CASE(dc_extent_tree_test),
+	KUNIT_CASE(dc_chain_test),
 	KUNIT_CASE(dc_reject_reasons_test),
 	{}
 };
