@@ -9,8 +9,9 @@
  * mode), overlap inside one offer and with live extents, grouping by tag
  * (whole-group rejection, groups spanning regions, tags live elsewhere,
  * dense sequences for sharable groups, arrival numbering otherwise), the
- * More-bit chain and its cap, and the range walk behind release.  Included by dc_extent_lib.c so that it
- * reaches the file's static helpers.
+ * More-bit chain and its cap, and the range walk behind release.
+ * Included by dc_extent_lib.c so that it reaches the file's static
+ * helpers.
  */
 #include <kunit/test.h>
 
@@ -222,8 +223,9 @@ static void dc_group_test(struct kunit *test)
 		dc_tag_of(t->live_tag, live->tag.b);
 		scoped_guard(mutex, &cxl_dc_tags_lock)
 			dc_tag_insert(live);
-		KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test,
-					dc_unregister_tag, live));
+		KUNIT_ASSERT_EQ(test, 0,
+				kunit_add_action_or_reset(test, dc_unregister_tag,
+							  live));
 	}
 
 	for (int i = 0; i < t->n; i++) {
