@@ -187,6 +187,7 @@ struct cxl_dc_extent {
  * @state: &enum cxl_dc_extent_state of the whole group
  * @release_wanted: the device asked for it back while it was activating
  * @forced: the device took the memory back already
+ * @collected: already picked by the range walk in progress (under lock)
  * @nr: number of extents
  * @ext: the extents, in sequence order
  */
@@ -200,6 +201,7 @@ struct cxl_dc_group {
 	u8 state;
 	bool release_wanted;
 	bool forced;
+	bool collected;
 	int nr;
 	struct cxl_dc_extent *ext[] __counted_by(nr);
 };
@@ -1044,16 +1046,15 @@ static void dc_region_idle(struct cxl_dc_region *dcr)
 		wake_up(&dcr->wq);
 }
 
-static void dc_start_release(struct cxl_dc_dev *dcd, struct cxl_dc_group *group,
-			     const struct cxl_dc_policy_ops *ops);
+static void dc_start_release(struct cxl_dc_dev *dcd, struct cxl_dc_group *group);
 
 /*
  * Put an accepted group to use.  Context: process_lock held, no other lock.
  * If the policy fails, the device gets the extents back.
  */
-static void dc_activate(struct cxl_dc_dev *dcd, struct cxl_dc_group *group,
-			const struct cxl_dc_policy_ops *ops)
+static void dc_activate(struct cxl_dc_dev *dcd, struct cxl_dc_group *group)
 {
+	const struct cxl_dc_policy_ops *ops = group->ops;
 	struct cxl_dc_region *dcr = group->dcr;
 	bool release;
 	int rc;
@@ -1074,7 +1075,7 @@ static void dc_activate(struct cxl_dc_dev *dcd, struct cxl_dc_group *group,
 		}
 	}
 	if (release)
-		dc_start_release(dcd, group, ops);
+		dc_start_release(dcd, group);
 	dc_region_uevent(dcr);
 	dc_region_idle(dcr);
 }
@@ -1161,7 +1162,7 @@ static void dc_process_offer(struct cxl_dc_dev *dcd, struct cxl_dc_chain *chain)
 	 * policy meanwhile: unregistering waits for @busy to drain.
 	 */
 	for (int i = 0; i < nlive; i++)
-		dc_activate(dcd, live[i], live[i]->ops);
+		dc_activate(dcd, live[i]);
 }
 
 /* --- releasing ------------------------------------------------------------------ */
@@ -1170,9 +1171,9 @@ static void dc_process_offer(struct cxl_dc_dev *dcd, struct cxl_dc_chain *chain)
  * Ask the policy to let go of @group (already release-pending).  Context:
  * process_lock or the policy's own context, no lock of this file.
  */
-static void dc_start_release(struct cxl_dc_dev *dcd, struct cxl_dc_group *group,
-			     const struct cxl_dc_policy_ops *ops)
+static void dc_start_release(struct cxl_dc_dev *dcd, struct cxl_dc_group *group)
 {
+	const struct cxl_dc_policy_ops *ops = group->ops;
 	struct cxl_dc_region *dcr = group->dcr;
 	int rc;
 
@@ -1233,7 +1234,6 @@ static int dc_groups_in_range(struct cxl_dc_region *dcr, u64 dpa, u64 len,
 		n = &e->node;
 	for (; n && nr < max; n = rb_next(n)) {
 		struct cxl_dc_group *g;
-		bool seen = false;
 
 		e = rb_entry(n, struct cxl_dc_extent, node);
 		if (e->dpa >= dpa + len)
@@ -1245,11 +1245,14 @@ static int dc_groups_in_range(struct cxl_dc_region *dcr, u64 dpa, u64 len,
 			continue;
 		}
 		g = e->group;
-		for (int i = 0; i < nr; i++)
-			seen |= out[i] == g;
-		if (!seen)
+		if (!g->collected) {
+			g->collected = true;
 			out[nr++] = g;
+		}
 	}
+	/* Marks only dedupe within this walk: O(extents in the range). */
+	for (int i = 0; out && i < nr; i++)
+		out[i]->collected = false;
 	return nr;
 }
 
@@ -1344,7 +1347,7 @@ static void dc_process_release(struct cxl_dc_dev *dcd,
 		if (forced)
 			dc_force_release(dcd, groups[i]);
 		else
-			dc_start_release(dcd, groups[i], groups[i]->ops);
+			dc_start_release(dcd, groups[i]);
 	}
 }
 
@@ -1645,7 +1648,7 @@ int cxl_dc_register_policy(struct cxl_region *cxlr,
 		}
 	}
 	for (int i = 0; i < nlive; i++)
-		dc_activate(dcd, live[i], ops);
+		dc_activate(dcd, live[i]);
 	return 0;
 }
 EXPORT_SYMBOL_NS_GPL(cxl_dc_register_policy, "CXL");
