@@ -12,7 +12,7 @@ import sys
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(TOP, 'scripts'), os.path.join(TOP, 'tests')]
 from vm import VM  # noqa: E402
-from cxl import (DEV, G, M, create_dc_region, read, sh,  # noqa: E402
+from cxl import (DEV, G, M, create_dc_region, sh,  # noqa: E402
                  trace_on, trace_records, wait_for)
 
 
