@@ -30,7 +30,8 @@ deps:
 kernel: deps
 	@scripts/kernel.sh build $(FLAVOUR)
 	@scripts/build-guest.sh $(BUILD)/guest >/dev/null
-	@scripts/mkinitramfs.sh $(INITRD) $(BUILD)/guest/* $(OUT)/modules$(SFX)/*.ko >/dev/null
+	@MODSETS=$(OUT)/modules$(SFX) scripts/mkinitramfs.sh $(INITRD) \
+		$(BUILD)/guest/* $(OUT)/modules$(SFX)/*.ko >/dev/null
 
 kernel-debug:
 	@$(MAKE) --no-print-directory kernel DEBUG=1

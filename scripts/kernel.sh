@@ -93,6 +93,8 @@ configure() {
 	have=$(cat "$obj/.dcd-config" 2>/dev/null || true)
 	[ "$want" = "$have" ] && [ -f "$obj/.config" ] && return 0
 	log "configuring $obj from tinyconfig + $*"
+	# Out-of-tree builds (MO=) do not notice a new configuration.
+	rm -rf "$obj/ext"
 	mkdir -p "$obj"
 	make -s -C "$TREE" O="$obj" tinyconfig >/dev/null
 	"$TREE/scripts/kconfig/merge_config.sh" -m -O "$obj" "$obj/.config" "$@" >/dev/null
@@ -121,15 +123,28 @@ build() {
 	configure "$obj" $frags
 	log "building $flavour kernel in $obj"
 	make -s -C "$TREE" O="$obj" -j"$(nproc)" bzImage modules
-	local sfx="" mods
+	local sfx="" mods m
 	[ "$flavour" = debug ] && sfx=-debug
 	mods=$OUT/modules$sfx
-	mkdir -p "$OUT" "$mods"
+	rm -rf "$mods"
+	mkdir -p "$OUT" "$mods/real" "$mods/mock"
 	cp "$obj/arch/x86/boot/bzImage" "$OUT/bzImage$sfx"
-	# Test-only modules built against this kernel, loaded in the guest.
+	# The kernel's own modules: the CXL stack the guest loads against
+	# QEMU's device (and the KUnit module).
+	# modules.order names this configuration's modules only.
+	for m in $(cat "$obj/modules.order"); do
+		cp "$obj/${m%.o}.ko" "$mods/real/"
+	done
+	# tools/testing/cxl: the same CXL drivers linked against cxl_test's
+	# mocks, loaded instead of the real set for the mock device tests.
+	# Built out of the source tree (MO=), one output per flavour.
+	make -s -C "$TREE" O="$obj" M="$TREE/tools/testing/cxl" \
+		MO="$obj/ext/cxl_test" modules
+	find "$obj/ext/cxl_test" -name '*.ko' -exec cp {} "$mods/mock/" \;
+	# Test-only modules loaded on top of either set.
 	for m in $TEST_MODULES; do
-		make -s -C "$TREE" O="$obj" M="$TREE/$m" modules
-		cp "$TREE/$m"/*.ko "$mods/"
+		make -s -C "$TREE" O="$obj" M="$TREE/$m" MO="$obj/ext/$m" modules
+		find "$obj/ext/$m" -name '*.ko' -exec cp {} "$mods/" \;
 	done
 }
 

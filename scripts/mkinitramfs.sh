@@ -3,7 +3,11 @@
 # busybox-static with its applet links, tests/guest/init as /init, and any
 # extra static programs given on the command line, copied to /bin.
 #
-# usage: scripts/mkinitramfs.sh OUT.cpio.gz [STATIC_PROGRAM...]
+# Module sets: each subdirectory of $MODSETS (real/, mock/) is copied to
+# /lib/modules/<set>/ with a file 'order' listing its modules so that each
+# comes after the modules it depends on; the guest's /init loads one set.
+#
+# usage: [MODSETS=DIR] scripts/mkinitramfs.sh OUT.cpio.gz [STATIC_PROGRAM...]
 set -eu
 [ $# -ge 1 ] || { echo "usage: $0 OUT.cpio.gz [STATIC_PROGRAM...]" >&2; exit 2; }
 out=$(realpath -m "$1"); shift
@@ -29,6 +33,41 @@ for prog in "$@"; do
 	fi
 	install -m 755 "$prog" "$root/bin/$(basename "$prog")"
 done
+
+# Print the modules of a directory, each after its dependencies.
+module_order() {
+	python3 - "$1" <<-'EOPY'
+	import os, subprocess, sys
+	d = sys.argv[1]
+	mods = {f[:-3]: os.path.join(d, f) for f in os.listdir(d) if f.endswith('.ko')}
+	deps = {}
+	for m, path in mods.items():
+	    out = subprocess.run(['modinfo', '-F', 'depends', path],
+	                         capture_output=True, text=True, check=True).stdout
+	    deps[m] = [x for x in out.strip().split(',') if x in mods]
+	done = []
+	def visit(m, stack=()):
+	    if m in done:
+	        return
+	    if m in stack:
+	        sys.exit(f'module dependency loop at {m}')
+	    for x in sorted(deps[m]):
+	        visit(x, stack + (m,))
+	    done.append(m)
+	for m in sorted(mods):
+	    visit(m)
+	print('\n'.join(done))
+	EOPY
+}
+
+if [ -n "${MODSETS:-}" ]; then
+	for set in "$MODSETS"/*/; do
+		set=$(basename "$set")
+		mkdir -p "$root/lib/modules/$set"
+		cp "$MODSETS/$set"/*.ko "$root/lib/modules/$set/"
+		module_order "$root/lib/modules/$set" >"$root/lib/modules/$set/order"
+	done
+fi
 
 mkdir -p "$(dirname "$out")"
 (cd "$root" && find . | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) |

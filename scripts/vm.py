@@ -38,6 +38,12 @@ DCD_PATH = '/machine/peripheral/cxl-dcd0'
 READY = b'\x1fREADY\n'
 
 
+def _mib(size):
+    """'3G' or '512M' in MiB."""
+    units = {'M': 1, 'G': 1024}
+    return int(size[:-1]) * units[size[-1].upper()]
+
+
 class VMError(Exception):
     pass
 
@@ -58,7 +64,8 @@ class VM:
     # -- lifecycle ---------------------------------------------------------
 
     def start(self, kernel=None, initrd=None, mem='3G', debug=False,
-              extra_append='', dc_size='2G', dc_regions=2, boot_timeout=180):
+              extra_append='', dc_size='2G', dc_regions=2, boot_timeout=180,
+              mock=False):
         kernel = kernel or os.environ.get('VM_KERNEL') or DEFAULT_KERNEL
         initrd = initrd or os.environ.get('VM_INITRD') or DEFAULT_INITRD
         for f in (kernel, initrd):
@@ -73,18 +80,39 @@ class VM:
         append = 'console=ttyS0 panic=-1 oops=panic'
         if debug:
             append += ' ignore_loglevel'
+        # The guest's /init loads the real CXL modules against QEMU's DCD,
+        # or (mock) tools/testing/cxl's cxl_test set against its mock
+        # devices, on a machine without CXL hardware.
+        append += ' cxl_modules=' + ('mock' if mock else 'real')
         append = (append + ' ' + extra_append).strip()
+        self.mock = mock
+        if mock:
+            # cxl_test spreads its mock devices over NUMA nodes 0 and 1.
+            half = f'{_mib(mem) // 2}M'
+            machine, cxl = 'q35', [
+                '-object', f'memory-backend-ram,id=m0,size={half}',
+                '-object', f'memory-backend-ram,id=m1,size={half}',
+                '-numa', 'node,nodeid=0,cpus=0-1,memdev=m0',
+                '-numa', 'node,nodeid=1,memdev=m1',
+            ]
+        else:
+            machine = 'q35,cxl=on'
+            cxl = [
+                '-object',
+                f'memory-backend-ram,id=dc0,size={dc_size},share=on',
+                '-device', 'pxb-cxl,bus_nr=12,bus=pcie.0,id=cxl.1',
+                '-device',
+                'cxl-rp,port=0,bus=cxl.1,id=root_port13,chassis=0,slot=2',
+                '-device', 'cxl-type3,bus=root_port13,volatile-dc-memdev=dc0,'
+                           f'num-dc-regions={dc_regions},id=cxl-dcd0',
+                '-M', 'cxl-fmw.0.targets.0=cxl.1,cxl-fmw.0.size=4G',
+            ]
         cmd = [
-            self.qemu, '-machine', 'q35,cxl=on', '-accel', 'tcg', '-smp', '2',
+            self.qemu, '-machine', machine, '-accel', 'tcg', '-smp', '2',
             '-m', f'{mem},maxmem=8G,slots=4',
             '-display', 'none', '-nodefaults', '-no-reboot',
             '-kernel', kernel, '-initrd', initrd, '-append', append,
-            '-object', f'memory-backend-ram,id=dc0,size={dc_size},share=on',
-            '-device', 'pxb-cxl,bus_nr=12,bus=pcie.0,id=cxl.1',
-            '-device', 'cxl-rp,port=0,bus=cxl.1,id=root_port13,chassis=0,slot=2',
-            '-device', 'cxl-type3,bus=root_port13,volatile-dc-memdev=dc0,'
-                       f'num-dc-regions={dc_regions},id=cxl-dcd0',
-            '-M', 'cxl-fmw.0.targets.0=cxl.1,cxl-fmw.0.size=4G',
+        ] + cxl + [
             '-chardev', f'file,id=con,path={self.console_path}',
             '-serial', 'chardev:con',
             '-chardev', f'socket,id=ser1,path={self.dir}/cmd.sock',
@@ -365,6 +393,8 @@ def main():
     ap.add_argument('--workdir', help='keep console.log etc. here')
     ap.add_argument('--timeout', type=float, default=300,
                     help='per command (run mode)')
+    ap.add_argument('--mock', action='store_true',
+                    help='no CXL hardware: load cxl_test and its mock devices')
     ap.add_argument('mode', choices=['run', 'shell'])
     ap.add_argument('cmds', nargs='*')
     a = ap.parse_args()
@@ -373,7 +403,7 @@ def main():
     rc = 0
     try:
         vm.start(a.kernel, a.initrd, mem=a.mem, debug=a.debug,
-                 extra_append=a.append)
+                 extra_append=a.append, mock=a.mock)
         vm.wait_ready()
         print(f'[vm] guest ready after {vm.boot_time:.1f}s', file=sys.stderr)
         if a.mode == 'run':

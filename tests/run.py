@@ -50,19 +50,23 @@ class Results:
             print(f'FAIL [{self.flavour}] {name}: {why}', flush=True)
 
 
+def _kunit_blocks(console):
+    """One KTAP document per module that ran KUnit suites when loaded
+    (cxl_core.ko, dcd_kunit.ko): split at each top-level version line."""
+    blocks, cur = [], None
+    for ln in console.splitlines():
+        body = re.sub(r'^\[[^\]]*\]\s?', '', ln)
+        if body.startswith(('KTAP version', 'TAP version')):
+            cur = []
+            blocks.append(cur)
+        if cur is not None:
+            cur.append(ln)
+    return ['\n'.join(b) + '\n' for b in blocks]
+
+
 def kunit(console, res):
     """Count every KUnit case the boot printed; a missing suite is a
     failure, not a pass."""
-    with tempfile.NamedTemporaryFile('w', suffix='.log', delete=False) as f:
-        f.write(console)
-    p = subprocess.run([sys.executable, KUNIT_PY, 'parse', '--json', f.name],
-                       capture_output=True, text=True)
-    os.unlink(f.name)
-    try:
-        data = json.loads(p.stdout[p.stdout.index('\n{') + 1:])
-    except (ValueError, json.JSONDecodeError):
-        res.record('kunit', False, 'no KUnit output parsed:\n' + p.stdout[-2000:])
-        return
     cases = 0
 
     def walk(group, path):
@@ -74,7 +78,20 @@ def kunit(console, res):
             res.record('kunit ' + '.'.join(path + [case['name']]),
                        case['status'] == 'PASS', case['status'])
 
-    walk(data, [])
+    for block in _kunit_blocks(console):
+        with tempfile.NamedTemporaryFile('w', suffix='.log',
+                                         delete=False) as f:
+            f.write(block)
+        p = subprocess.run([sys.executable, KUNIT_PY, 'parse', '--json',
+                            f.name], capture_output=True, text=True)
+        os.unlink(f.name)
+        try:
+            data = json.loads(p.stdout[p.stdout.index('\n{') + 1:])
+        except (ValueError, json.JSONDecodeError):
+            res.record('kunit', False,
+                       'no KUnit output parsed:\n' + p.stdout[-2000:])
+            continue
+        walk(data, [])
     if not cases:
         res.record('kunit', False, 'no KUnit cases ran')
 

@@ -268,6 +268,10 @@ struct cxl_dc_chain {
  * @timeout: closes @open when its last record does not come
  * @responses: Add DC Responses sent
  * @releases: Release DC commands sent
+ * @offered: extents offered
+ * @offer_ns: time spent deciding, answering and activating offers
+ * @release_records: release records handled
+ * @release_ns: time spent handling release records
  * @debugfs: the device's debugfs directory
  */
 struct cxl_dc_dev {
@@ -279,6 +283,10 @@ struct cxl_dc_dev {
 	struct delayed_work timeout;
 	unsigned long responses;
 	unsigned long releases;
+	unsigned long offered;
+	u64 offer_ns;
+	unsigned long release_records;
+	u64 release_ns;
 	struct dentry *debugfs;
 };
 
@@ -1398,7 +1406,14 @@ void cxl_dc_handle_event(struct cxl_memdev_state *mds,
 		dev_info(mds->cxlds.dev, "DC region %u configuration updated\n",
 			 rec->region_index);
 		return;
+	case CXL_DC_EVENT_ADD_RESPONSE:
+	case CXL_DC_EVENT_CAPACITY_RELEASED:
+		/* What other hosts of a shared device did: nothing to do */
+		return;
 	default:
+		dev_warn_ratelimited(mds->cxlds.dev,
+				     "DC event record of unknown type %#x ignored\n",
+				     rec->event_type);
 		return;
 	}
 }
@@ -1423,6 +1438,7 @@ void cxl_dc_events_drained(struct cxl_memdev_state *mds)
 	guard(mutex)(&dcd->process_lock);
 	for (;;) {
 		struct cxl_dc_chain *chain;
+		u64 t0;
 
 		scoped_guard(mutex, &dcd->lock) {
 			chain = list_first_entry_or_null(&dcd->closed,
@@ -1433,11 +1449,21 @@ void cxl_dc_events_drained(struct cxl_memdev_state *mds)
 		}
 		if (!chain)
 			return;
-		if (chain->type == CXL_DC_EVENT_ADD_CAPACITY)
+		t0 = ktime_get_ns();
+		if (chain->type == CXL_DC_EVENT_ADD_CAPACITY) {
 			dc_process_offer(dcd, chain);
-		else
+			t0 = ktime_get_ns() - t0;
+			guard(mutex)(&dcd->lock);
+			dcd->offered += chain->nr;
+			dcd->offer_ns += t0;
+		} else {
 			dc_process_release(dcd, &chain->ext[0],
 					   chain->type == CXL_DC_EVENT_FORCED_RELEASE);
+			t0 = ktime_get_ns() - t0;
+			guard(mutex)(&dcd->lock);
+			dcd->release_records++;
+			dcd->release_ns += t0;
+		}
 		dc_chain_free(chain);
 	}
 }
@@ -1888,6 +1914,14 @@ static int dc_stats_show(struct seq_file *m, void *unused)
 	guard(mutex)(&dcd->lock);
 	seq_printf(m, "responses %lu\nreleases %lu\n", dcd->responses,
 		   dcd->releases);
+	seq_printf(m, "offered %lu\noffer_ns %llu\n", dcd->offered,
+		   dcd->offer_ns);
+	seq_printf(m, "release_records %lu\nrelease_ns %llu\n",
+		   dcd->release_records, dcd->release_ns);
+	/* What the library allocates per extent, and per one-extent group */
+	seq_printf(m, "extent_bytes %zu\ngroup_bytes %zu\n",
+		   kmalloc_size_roundup(sizeof(struct cxl_dc_extent)),
+		   kmalloc_size_roundup(struct_size_t(struct cxl_dc_group, ext, 1)));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(dc_stats);

@@ -1,0 +1,122 @@
+"""Helpers for the suites and benchmarks that drive tools/testing/cxl's
+mock Dynamic Capacity Devices (tools/testing/cxl/test/mem_dc.c) in a guest
+booted with the cxl_test module set (scripts/vm.py --mock)."""
+from cxl import DC_EVENTS, DEV, sh, sysfs_extents, trace_on, \
+    trace_records, wait_for
+
+PLAT = '/sys/bus/platform/devices'
+K = 1 << 10
+
+# The mock memdevs and DC regions a suite works on, found at setup:
+# name -> dict(mem, plat, endpoint, region, decoder, dpa (DPA base)).
+T = {}
+
+
+def knob(vm, dev, name, *recs):
+    """Write records to a mock knob, one write each, in one guest command."""
+    cmds = [f'echo {r} > {PLAT}/{T[dev]["plat"]}/{name}' for r in recs]
+    sh(vm, ' && '.join(cmds), timeout=600)
+
+
+def rec(dpa, length, tag=None, more=0, seq=None):
+    s = f'{dpa:#x}:{length:#x}:{tag or 0}:{more}'
+    return s if seq is None else f'{s}:{seq}'
+
+
+def chain(extents, tag=None, seqs=None):
+    """Records of one offer: More set on all but the last."""
+    n = len(extents)
+    return [rec(d, ln, tag, int(i < n - 1), None if seqs is None else seqs[i])
+            for i, (d, ln) in enumerate(extents)]
+
+
+def mock_stats(vm, dev):
+    out = sh(vm, f'cat {PLAT}/{T[dev]["plat"]}/dc_stats')
+    st = {}
+    for ln in out.splitlines():
+        k, _, v = ln.partition(' ')
+        st[k] = int(v) if v.lstrip('-').isdigit() else v
+    return st
+
+
+def mock_extents(vm, dev):
+    out = sh(vm, f'cat {PLAT}/{T[dev]["plat"]}/dc_extents')
+    return [(int(a, 0), int(b, 0), u, int(s)) for a, b, u, s in
+            (ln.split() for ln in out.splitlines() if ln.strip())]
+
+
+def agree(vm, dev):
+    """The mock device's accepted list equals the region's extent dirs."""
+    d = T[dev]
+    devl = sorted((a, b, u) for a, b, u, _ in mock_extents(vm, dev))
+    guest = sorted((e['offset'] + d['dpa'], e['length'], e['uuid'])
+                   for e in sysfs_extents(vm, d['region']).values())
+    assert devl == guest, f'device {devl} != sysfs {guest}'
+    st = mock_stats(vm, dev)
+    assert st['violations'] == 0, st['last_violation']
+    assert st['pending_offers'] == 0, st
+    return devl
+
+
+def offer(vm, dev, records, knob_name='dc_inject_extent'):
+    """Offer records; returns (trace records, responses sent for it)."""
+    before = mock_stats(vm, dev)['responses']
+    trace_on(vm, *DC_EVENTS)
+    knob(vm, dev, knob_name, *records)
+    wait_for('response', lambda: mock_stats(vm, dev)['responses'] > before)
+    return trace_records(vm), mock_stats(vm, dev)['responses'] - before
+
+
+def rejects(recs):
+    return [r['reason'] for r in recs if r['event'] == 'cxl_dc_reject']
+
+
+def accepted(recs):
+    return [int(r['dpa'], 0) for r in recs if r['event'] == 'cxl_dc_accept']
+
+
+def discover(vm):
+    """Two mock memdevs that can each hold a one-way DC region under the
+    same root decoder: the sharable one (cxl_mem.1) and another."""
+    out = sh(vm, f'''cd {DEV}
+        for e in endpoint*; do
+            m=$(basename $(readlink -f $e/uport))
+            p=$(basename $(dirname $(readlink -f $m)))
+            echo $m $p $e $(readlink -f $m)
+        done''')
+    mems = {}
+    for ln in out.splitlines():
+        m, plat, ep, path = ln.split()
+        mems[plat] = dict(mem=m, plat=plat, endpoint=ep, path=path)
+    return mems
+
+
+def create_region(vm, d, root, size):
+    ep = d['endpoint'].replace('endpoint', 'decoder') + '.0'
+    region = sh(vm, f'cat {DEV}/{root}/create_dynamic_ram_1_region').strip()
+    rc, out = vm.run(f'''
+        set -e
+        cd {DEV}
+        echo {region} > {root}/create_dynamic_ram_1_region
+        cat {root}/interleave_granularity > {region}/interleave_granularity
+        echo 1 > {region}/interleave_ways
+        echo {size:#x} > {region}/size
+        echo dynamic_ram_1 > {ep}/mode
+        echo {size:#x} > {ep}/dpa_size
+        echo {ep} > {region}/target0
+        echo 1 > {region}/commit
+        cat {ep}/dpa_resource''')
+    if rc:
+        vm.run(f'cd {DEV}; echo {region} > {root}/delete_region; '
+               f'echo 0 > {ep}/dpa_size')
+        return None
+    return dict(d, region=region, decoder=ep, dpa=int(out.split()[-1], 0))
+
+
+
+
+def one_way_roots(vm):
+    """Root decoders that can hold a one-way RAM-class region."""
+    return sh(vm, f'cd {DEV}; for d in decoder0.*; do '
+                  '[ "$(cat $d/interleave_ways)" = 1 ] && '
+                  '[ "$(cat $d/cap_ram)" = 1 ] && echo $d; done; true').split()

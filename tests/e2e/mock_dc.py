@@ -1,0 +1,246 @@
+"""The shared extent library against tools/testing/cxl's mock DCDs: what
+QEMU cannot send.  Tags and tag groups, a tag live in another region, the
+sequences of a sharable partition, tag modes, chains cut by the timer and by
+the size cap, forced release, recovery without a response, and malformed
+records.  The mock checks every response and release the way a device must
+(offer order, one response per offer, nothing unknown released) and counts
+them; after each test it must have seen no violation, and its accepted list
+must match the guest's extentZ.N directories."""
+import uuid
+
+from cxl import DC_EVENTS, DEV, M, POLICY, sh, sysfs_extents, trace_on, \
+    trace_records, wait_for
+from cxl_mock import (K, PLAT, T, knob, accepted, agree, chain, discover,
+                      create_region, mock_stats, offer, one_way_roots, rec,
+                      rejects)
+
+VM_ARGS = {'mock': True}
+
+
+def test_setup(vm):
+    sh(vm, 'insmod /bin/cxl_dc_test_policy.ko')
+    mems = discover(vm)
+    assert 'cxl_mem.2' in mems, mems
+    st = sh(vm, f'cat {PLAT}/cxl_mem.2/dc_stats')
+    assert 'sharable 1' in st, st
+    roots = one_way_roots(vm)
+    assert roots, 'no one-way RAM root decoder'
+    # The sharable memdev first, then any other one under the same root.
+    for root in roots:
+        a = create_region(vm, mems['cxl_mem.2'], root, 256 * M)
+        if not a:
+            continue
+        for plat in sorted(mems):
+            if plat in ('cxl_mem.2', 'cxl_mem.0', 'cxl_mem.4'):
+                continue  # cxl_mem.0 and .4 hold cxl_test's auto region
+            b = create_region(vm, mems[plat], root, 256 * M)
+            if b:
+                break
+        else:
+            continue
+        break
+    else:
+        raise AssertionError(f'no two DC regions fit: {mems} {roots}')
+    T['shared'], T['plain'] = a, b
+    assert a['dpa'] == 2 << 30 and b['dpa'] == 2 << 30, (a, b)
+    for d in T.values():
+        sh(vm, f'echo {d["region"]} > {POLICY}/bind')
+        assert sh(vm, f'cat {DEV}/{d["region"]}/commit').strip() == '1'
+
+
+def test_tag_group_accepted_whole(vm):
+    base = T['plain']['dpa']
+    tag = str(uuid.uuid4())
+    recs, n = offer(vm, 'plain', chain(
+        [(base + i * M, M) for i in (2, 0, 1)], tag))
+    assert n == 1
+    assert accepted(recs) == [base + 2 * M, base, base + M]
+    ext = sysfs_extents(vm, T['plain']['region'])
+    assert sorted(e['uuid'] for e in ext.values()) == [tag] * 3
+    # Arrival order numbers a group that is not sharable.
+    assert sorted((e['offset'], e['seq']) for e in ext.values()) == [
+        (0, 1), (M, 2), (2 * M, 0)]
+    log = sh(vm, f'cat {POLICY}/log')
+    assert f'activate {T["plain"]["region"]} nr=3 tag={tag}' in log, log
+    agree(vm, 'plain')
+    T['tagA'] = tag
+
+
+def test_same_tag_again_rejected(vm):
+    base = T['plain']['dpa']
+    recs, n = offer(vm, 'plain', chain([(base + 8 * M, M)], T['tagA']))
+    assert n == 1 and not accepted(recs)
+    assert rejects(recs) == ['tag already live'], rejects(recs)
+    agree(vm, 'plain')
+
+
+def test_tag_live_in_other_region_rejected(vm):
+    base = T['shared']['dpa']
+    recs, n = offer(vm, 'shared', chain([(base, M)], T['tagA'], [0]),
+                    knob_name='dc_inject_shared_extent')
+    assert n == 1 and not accepted(recs)
+    assert rejects(recs) == ['tag already live'], rejects(recs)
+    agree(vm, 'shared')
+
+
+def test_sharable_sequence_gap_and_duplicate_rejected(vm):
+    base = T['shared']['dpa']
+    for seqs in ([0, 2], [0, 0], [1, 2]):
+        recs, n = offer(vm, 'shared', chain(
+            [(base, M), (base + M, M)], str(uuid.uuid4()), seqs),
+            knob_name='dc_inject_shared_extent')
+        assert n == 1 and not accepted(recs), seqs
+        assert set(rejects(recs)) == {'bad sequence'}, (seqs, rejects(recs))
+    # Dense but offered out of order: accepted, ordered by sequence.
+    tag = str(uuid.uuid4())
+    recs, n = offer(vm, 'shared', chain(
+        [(base + M, M), (base, M), (base + 2 * M, M)], tag, [1, 0, 2]),
+        knob_name='dc_inject_shared_extent')
+    assert n == 1 and len(accepted(recs)) == 3, rejects(recs)
+    ext = sysfs_extents(vm, T['shared']['region'])
+    assert sorted((e['offset'], e['seq']) for e in ext.values()) == [
+        (0, 0), (M, 1), (2 * M, 2)]
+    agree(vm, 'shared')
+
+
+def test_untagged_in_tagged_region_rejected(vm):
+    d = T['plain']
+    # The mode cannot change while extents are live: empty the region.
+    before = mock_stats(vm, 'plain')['releases']
+    knob(vm, 'plain', 'dc_del_extent', rec(d['dpa'], 3 * M, T['tagA']))
+    wait_for('release', lambda: mock_stats(vm, 'plain')['releases'] > before)
+    assert sysfs_extents(vm, d['region']) == {}
+    sh(vm, f'echo tagged > {DEV}/{d["region"]}/tag_mode')
+    recs, n = offer(vm, 'plain', chain([(d['dpa'], M)]))
+    assert n == 1 and rejects(recs) == ['wrong tag kind for region']
+    tag = str(uuid.uuid4())
+    recs, n = offer(vm, 'plain', chain([(d['dpa'], M)], tag))
+    assert n == 1 and accepted(recs) == [d['dpa']]
+    agree(vm, 'plain')
+
+
+def test_chain_cut_by_timer_one_response(vm):
+    d = T['plain']
+    sh(vm, 'echo 1000 > /sys/module/cxl_core/parameters/dc_chain_timeout_ms')
+    try:
+        tag = str(uuid.uuid4())
+        recs, n = offer(vm, 'plain', [rec(d['dpa'] + 16 * M, M, tag, 1),
+                                      rec(d['dpa'] + 17 * M, M, tag, 1)])
+    finally:
+        sh(vm, 'echo 20000 > /sys/module/cxl_core/parameters/'
+               'dc_chain_timeout_ms')
+    assert n == 1 and not accepted(recs)
+    assert set(rejects(recs)) == {'offer timed out'}, rejects(recs)
+    agree(vm, 'plain')
+
+
+def test_chain_cut_by_cap_one_response(vm):
+    d = T['plain']
+    n_rec = 513  # one more than the library keeps
+    base = d['dpa'] + 64 * M
+    before = mock_stats(vm, 'plain')
+    trace_on(vm, 'cxl_dc_response', 'cxl_dc_reject')
+    sh(vm, f'''k={PLAT}/{d["plat"]}/dc_inject_extent
+        i=0
+        while [ $i -lt {n_rec} ]; do
+            more=1; [ $i = {n_rec - 1} ] && more=0
+            printf '%#x:%#x:0:%d\\n' $(({base} + i * {64 * K})) {64 * K} $more > $k
+            i=$((i + 1))
+        done''', timeout=600)
+    st = mock_stats(vm, 'plain')
+    assert st['responses'] - before['responses'] == 1, st
+    assert st['offered'] - before['offered'] == n_rec
+    rsp = trace_records(vm, 'cxl_dc_response')
+    assert [(r['offered'], r['accepted']) for r in rsp] == [('512', '0')], rsp
+    assert set(rejects(trace_records(vm))) == {'offer too long'}
+    agree(vm, 'plain')
+
+
+def test_forced_release_reaches_policy(vm):
+    d = T['shared']
+    before = mock_stats(vm, 'shared')
+    trace_on(vm, *DC_EVENTS)
+    knob(vm, 'shared', 'dc_force_del_extent', rec(d['dpa'], 3 * M))
+    wait_for('forced release', lambda: not sysfs_extents(vm, d['region']))
+    log = sh(vm, f'cat {POLICY}/log')
+    assert f'force_release {d["region"]} nr=3' in log, log
+    st = mock_stats(vm, 'shared')
+    # Forced: the device already took it, the host sends no Release DC.
+    assert st['releases'] == before['releases'], st
+    assert st['forced'] - before['forced'] == 3, st
+    agree(vm, 'shared')
+
+
+def test_reprobe_recovers_without_response(vm):
+    d = T['shared']
+    tag = str(uuid.uuid4())
+    offer(vm, 'shared', chain([(d['dpa'] + 4 * M, 2 * M),
+                               (d['dpa'] + 8 * M, M)], tag, [0, 1]),
+          knob_name='dc_inject_shared_extent')
+    offer(vm, 'shared', chain([(d['dpa'] + 32 * M, M)]))
+    want = agree(vm, 'shared')
+    assert len(want) == 3
+    st0 = mock_stats(vm, 'shared')
+    sh(vm, f'echo {d["region"]} > {POLICY}/unbind')
+    sh(vm, f'echo {d["region"]} > {POLICY}/bind')
+    st1 = mock_stats(vm, 'shared')
+    assert st1['responses'] == st0['responses'], (st0, st1)
+    assert st1['response_cmds'] == st0['response_cmds'], (st0, st1)
+    assert agree(vm, 'shared') == want
+    ext = sysfs_extents(vm, d['region'])
+    assert sorted((e['uuid'], e['seq']) for e in ext.values()
+                  if e['uuid'] == tag) == [(tag, 0), (tag, 1)]
+
+
+def test_release_request_answered(vm):
+    d = T['shared']
+    before = mock_stats(vm, 'shared')
+    knob(vm, 'shared', 'dc_del_extent', rec(d['dpa'] + 32 * M, M))
+    wait_for('Release DC', lambda: mock_stats(vm, 'shared')['releases'] >
+             before['releases'])
+    assert len(agree(vm, 'shared')) == 2
+
+
+def _raw(event_type=0, dpa=0, length=0, flags=0, region=0, hdr_len=128):
+    """A whole DC event record as hex (CXL r3.1 Table 8-50)."""
+    uid = uuid.UUID('ca95afa7-f183-4018-8c2f-95268e101a2a').bytes
+    b = bytearray(128)
+    b[0:16] = uid
+    b[16] = hdr_len
+    b[48] = event_type
+    b[52] = region
+    b[53] = flags
+    b[56:64] = dpa.to_bytes(8, 'little')
+    b[64:72] = length.to_bytes(8, 'little')
+    return b.hex()
+
+
+def test_malformed_records_logged_no_crash(vm):
+    d = T['plain']
+    sh(vm, 'dmesg -c > /dev/null')
+    before = mock_stats(vm, 'plain')
+    # An event type the spec does not define: logged and ignored.
+    knob(vm, 'plain', 'dc_inject_raw', _raw(event_type=0x7f))
+    assert 'DC event record of unknown type 0x7f ignored' in sh(vm, 'dmesg')
+    # Offers of nonsense: zero length, wrapping, unaligned, outside the
+    # partition. Each is still answered, once, with nothing accepted.
+    bad = [(d['dpa'] + 128 * M, 0), ((1 << 64) - 4 * K, 8 * K),
+           (d['dpa'] + 128 * M + 512, 4 * K), (0, 4 * K)]
+    why = []
+    for dpa, ln in bad:
+        recs, n = offer(vm, 'plain', [_raw(0, dpa, ln)], knob_name='dc_inject_raw')
+        assert n == 1 and not accepted(recs), (dpa, ln)
+        why += rejects(recs)
+    assert why == ['bad length', 'bad length', 'not block aligned',
+                   'outside DC partition'], why
+    st = mock_stats(vm, 'plain')
+    assert st['responses'] - before['responses'] == len(bad)
+    agree(vm, 'plain')
+    assert sh(vm, 'echo alive').strip() == 'alive'
+
+
+def test_no_violations_anywhere(vm):
+    for dev in T:
+        if isinstance(T[dev], dict):
+            st = mock_stats(vm, dev)
+            assert st['violations'] == 0, st
