@@ -18,7 +18,7 @@ endif
 KERNEL_IMAGE := $(OUT)/bzImage$(SFX)
 INITRD := $(OUT)/initramfs$(SFX).cpio.gz
 
-.PHONY: all deps kernel kernel-debug test demo check patches clean
+.PHONY: all deps kernel kernel-debug test demo bench check patches clean
 
 all: kernel
 
@@ -43,6 +43,12 @@ test: deps
 
 demo: kernel
 	@python3 scripts/demo.py --kernel $(KERNEL_IMAGE) --initrd $(INITRD)
+
+# Benchmarks, each in one VM run, printing ratios: the extent library
+# against a cxl_test mock device (cost per extent at 64 and 4096 live
+# extents, memory per extent).
+bench: kernel
+	@python3 scripts/bench_extent_lib.py --kernel $(KERNEL_IMAGE) --initrd $(INITRD)
 
 check: deps
 	@scripts/check.sh

@@ -23,11 +23,10 @@ def read(vm, path):
     return sh(vm, f'cat {path}').strip()
 
 
-def create_dc_region(vm, size=G, root='decoder0.0', endpoint='decoder2.0'):
-    """Create, size, target and commit a one-way dynamic_ram_1 region the
-    way a user does it through sysfs; returns the region's name."""
-    region = read(vm, f'{DEV}/{root}/create_dynamic_ram_1_region')
-    sh(vm, f'''
+def dc_region_script(region, size, root, endpoint):
+    """The sysfs steps a user takes to create, size, target and commit a
+    one-way dynamic_ram_1 region (shell, stops at the first failure)."""
+    return f'''
         set -e
         cd {DEV}
         echo {region} > {root}/create_dynamic_ram_1_region
@@ -38,7 +37,14 @@ def create_dc_region(vm, size=G, root='decoder0.0', endpoint='decoder2.0'):
         echo {size:#x} > {endpoint}/dpa_size
         echo {endpoint} > {region}/target0
         echo 1 > {region}/commit
-    ''')
+    '''
+
+
+def create_dc_region(vm, size=G, root='decoder0.0', endpoint='decoder2.0'):
+    """Create and commit a one-way dynamic_ram_1 region the way a user
+    does it through sysfs; returns the region's name."""
+    region = read(vm, f'{DEV}/{root}/create_dynamic_ram_1_region')
+    sh(vm, dc_region_script(region, size, root, endpoint))
     return region
 
 

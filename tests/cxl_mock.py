@@ -1,8 +1,8 @@
 """Helpers for the suites and benchmarks that drive tools/testing/cxl's
 mock Dynamic Capacity Devices (tools/testing/cxl/test/mem_dc.c) in a guest
 booted with the cxl_test module set (scripts/vm.py --mock)."""
-from cxl import DC_EVENTS, DEV, sh, sysfs_extents, trace_on, \
-    trace_records, wait_for
+from cxl import (DC_EVENTS, DEV, dc_region_script, sh, sysfs_extents,
+                 trace_on, trace_records, wait_for)
 
 PLAT = '/sys/bus/platform/devices'
 K = 1 << 10
@@ -92,27 +92,17 @@ def discover(vm):
 
 
 def create_region(vm, d, root, size):
+    """A one-way DC region of size on memdev d under root decoder root,
+    or None (and nothing left behind) when it does not fit there."""
     ep = d['endpoint'].replace('endpoint', 'decoder') + '.0'
     region = sh(vm, f'cat {DEV}/{root}/create_dynamic_ram_1_region').strip()
-    rc, out = vm.run(f'''
-        set -e
-        cd {DEV}
-        echo {region} > {root}/create_dynamic_ram_1_region
-        cat {root}/interleave_granularity > {region}/interleave_granularity
-        echo 1 > {region}/interleave_ways
-        echo {size:#x} > {region}/size
-        echo dynamic_ram_1 > {ep}/mode
-        echo {size:#x} > {ep}/dpa_size
-        echo {ep} > {region}/target0
-        echo 1 > {region}/commit
-        cat {ep}/dpa_resource''')
+    rc, out = vm.run(dc_region_script(region, size, root, ep) +
+                     f'cat {ep}/dpa_resource')
     if rc:
         vm.run(f'cd {DEV}; echo {region} > {root}/delete_region; '
                f'echo 0 > {ep}/dpa_size')
         return None
     return dict(d, region=region, decoder=ep, dpa=int(out.split()[-1], 0))
-
-
 
 
 def one_way_roots(vm):

@@ -165,7 +165,7 @@ struct mock_dc *mock_dc_create(struct device *dev, int id)
 	struct mock_dc *mdc;
 	int rc;
 
-	mdc = kzalloc(sizeof(*mdc), GFP_KERNEL);
+	mdc = kzalloc_obj(*mdc);
 	if (!mdc)
 		return ERR_PTR(-ENOMEM);
 	mdc->dev = dev;
@@ -338,18 +338,16 @@ static int mock_add_dc_response(struct mock_dc *mdc, struct cxl_mbox_cmd *cmd)
 				break;
 		if (list_entry_is_head(oe, &front->extents, node) ||
 		    (oe == mdc->cursor && dpa < mdc->cursor_end)) {
-			mock_dc_violation(mdc,
-				"response names %#llx+%#llx: not offered, or out of order",
-				dpa, len);
+			mock_dc_violation(mdc, "response names %#llx+%#llx: %s",
+					  dpa, len, "not offered, or out of order");
 			goto fail;
 		}
 		if (mock_dc_overlaps(&mdc->accepted, dpa, len)) {
-			mock_dc_violation(mdc,
-				"response accepts %#llx+%#llx, already accepted",
-				dpa, len);
+			mock_dc_violation(mdc, "response accepts %#llx+%#llx: %s",
+					  dpa, len, "already accepted");
 			goto fail;
 		}
-		e = kzalloc(sizeof(*e), GFP_KERNEL);
+		e = kzalloc_obj(*e);
 		if (!e) {
 			rc = -ENOMEM;
 			goto out;
@@ -412,14 +410,13 @@ static int mock_release_dc(struct mock_dc *mdc, struct cxl_mbox_cmd *cmd)
 				break;
 			}
 		if (!found) {
-			mock_dc_violation(mdc,
-				"Release DC of %#llx+%#llx, not accepted",
-				dpa, len);
+			mock_dc_violation(mdc, "Release DC of %#llx+%#llx: %s",
+					  dpa, len, "not accepted");
 			return -ENXIO;
 		}
 		/* Cut the range out, keeping what is left on either side */
 		if (dpa + len < e->dpa + e->len) {
-			tail = kzalloc(sizeof(*tail), GFP_KERNEL);
+			tail = kzalloc_obj(*tail);
 			if (!tail)
 				return -ENOMEM;
 			*tail = *e;
@@ -536,13 +533,13 @@ static int mock_dc_queue(struct mock_dc *mdc, struct cxl_event_record_raw *raw)
 		open = list_last_entry_or_null(&mdc->offers, typeof(*open),
 					       node);
 		if (!open || open->closed) {
-			open = kzalloc(sizeof(*open), GFP_KERNEL);
+			open = kzalloc_obj(*open);
 			if (!open)
 				return -ENOMEM;
 			INIT_LIST_HEAD(&open->extents);
 			list_add_tail(&open->node, &mdc->offers);
 		}
-		e = kzalloc(sizeof(*e), GFP_KERNEL);
+		e = kzalloc_obj(*e);
 		if (!e)
 			return -ENOMEM;
 		e->dpa = dpa;
@@ -607,9 +604,10 @@ static int mock_dc_parse(const char *buf, u8 type, bool want_seq,
 	u16 seq = 0;
 	int rc = -EINVAL;
 
-	orig = s = kstrndup(buf, 256, GFP_KERNEL);
-	if (!s)
+	orig = kstrndup(buf, 256, GFP_KERNEL);
+	if (!orig)
 		return -ENOMEM;
+	s = orig;
 	s = strim(s);
 	while (s && i < ARRAY_SIZE(field))
 		field[i++] = strsep(&s, ":");
@@ -655,39 +653,20 @@ static ssize_t mock_dc_store(struct device *dev, const char *buf,
 	return rc ? rc : count;
 }
 
-static ssize_t dc_inject_extent_store(struct device *dev,
-				      struct device_attribute *attr,
-				      const char *buf, size_t count)
-{
-	return mock_dc_store(dev, buf, count, CXL_DC_EVENT_ADD_CAPACITY, false);
-}
-static DEVICE_ATTR_WO(dc_inject_extent);
+/* One knob per record type: <name>_store() and dev_attr_<name> */
+#define MOCK_DC_KNOB(name, type, want_seq)				\
+static ssize_t name##_store(struct device *dev,				\
+			    struct device_attribute *attr,		\
+			    const char *buf, size_t count)		\
+{									\
+	return mock_dc_store(dev, buf, count, type, want_seq);		\
+}									\
+static DEVICE_ATTR_WO(name)
 
-static ssize_t dc_inject_shared_extent_store(struct device *dev,
-					     struct device_attribute *attr,
-					     const char *buf, size_t count)
-{
-	return mock_dc_store(dev, buf, count, CXL_DC_EVENT_ADD_CAPACITY, true);
-}
-static DEVICE_ATTR_WO(dc_inject_shared_extent);
-
-static ssize_t dc_del_extent_store(struct device *dev,
-				   struct device_attribute *attr,
-				   const char *buf, size_t count)
-{
-	return mock_dc_store(dev, buf, count, CXL_DC_EVENT_RELEASE_CAPACITY,
-			     false);
-}
-static DEVICE_ATTR_WO(dc_del_extent);
-
-static ssize_t dc_force_del_extent_store(struct device *dev,
-					 struct device_attribute *attr,
-					 const char *buf, size_t count)
-{
-	return mock_dc_store(dev, buf, count, CXL_DC_EVENT_FORCED_RELEASE,
-			     false);
-}
-static DEVICE_ATTR_WO(dc_force_del_extent);
+MOCK_DC_KNOB(dc_inject_extent, CXL_DC_EVENT_ADD_CAPACITY, false);
+MOCK_DC_KNOB(dc_inject_shared_extent, CXL_DC_EVENT_ADD_CAPACITY, true);
+MOCK_DC_KNOB(dc_del_extent, CXL_DC_EVENT_RELEASE_CAPACITY, false);
+MOCK_DC_KNOB(dc_force_del_extent, CXL_DC_EVENT_FORCED_RELEASE, false);
 
 static ssize_t dc_inject_raw_store(struct device *dev,
 				   struct device_attribute *attr,
