@@ -18,7 +18,7 @@ endif
 KERNEL_IMAGE := $(OUT)/bzImage$(SFX)
 INITRD := $(OUT)/initramfs$(SFX).cpio.gz
 
-.PHONY: all deps kernel kernel-debug test demo check patches clean
+.PHONY: all deps kernel kernel-debug test demo bench check patches clean
 
 all: kernel
 
@@ -42,6 +42,10 @@ test: deps
 
 demo: kernel
 	@python3 scripts/demo.py --kernel $(KERNEL_IMAGE) --initrd $(INITRD)
+
+# Hot-plug timing, one VM run: cxl_region_sysram against dax+kmem.
+bench: kernel
+	@python3 scripts/bench.py --kernel $(KERNEL_IMAGE) --initrd $(INITRD)
 
 check: deps
 	@scripts/check.sh

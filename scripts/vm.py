@@ -58,7 +58,10 @@ class VM:
     # -- lifecycle ---------------------------------------------------------
 
     def start(self, kernel=None, initrd=None, mem='3G', debug=False,
-              extra_append='', dc_size='2G', dc_regions=2, boot_timeout=180):
+              extra_append='', dc_size='2G', dc_regions=2, ram_size=None,
+              boot_timeout=180):
+        """ram_size: also give the device static volatile capacity (its
+        'ram' partition, ahead of the DC regions in DPA), e.g. '1G'."""
         kernel = kernel or os.environ.get('VM_KERNEL') or DEFAULT_KERNEL
         initrd = initrd or os.environ.get('VM_INITRD') or DEFAULT_INITRD
         for f in (kernel, initrd):
@@ -83,7 +86,8 @@ class VM:
             '-device', 'pxb-cxl,bus_nr=12,bus=pcie.0,id=cxl.1',
             '-device', 'cxl-rp,port=0,bus=cxl.1,id=root_port13,chassis=0,slot=2',
             '-device', 'cxl-type3,bus=root_port13,volatile-dc-memdev=dc0,'
-                       f'num-dc-regions={dc_regions},id=cxl-dcd0',
+                       f'num-dc-regions={dc_regions},id=cxl-dcd0' +
+                       (',volatile-memdev=vmem0' if ram_size else ''),
             '-M', 'cxl-fmw.0.targets.0=cxl.1,cxl-fmw.0.size=4G',
             '-chardev', f'file,id=con,path={self.console_path}',
             '-serial', 'chardev:con',
@@ -93,6 +97,9 @@ class VM:
             '-chardev', f'socket,id=qmp,path={self.dir}/qmp.sock',
             '-mon', 'chardev=qmp,mode=control',
         ]
+        if ram_size:
+            cmd[cmd.index('-object'):cmd.index('-object')] = [
+                '-object', f'memory-backend-ram,id=vmem0,size={ram_size},share=on']
         if debug:
             cmd += ['-gdb', f'unix:{self.dir}/gdb.sock,server=on,wait=off']
         with open(os.path.join(self.dir, 'qemu.cmd'), 'w') as f:

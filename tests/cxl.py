@@ -42,6 +42,25 @@ def create_dc_region(vm, size=G, root='decoder0.0', endpoint='decoder2.0'):
     return region
 
 
+def create_ram_region(vm, size=G, root='decoder0.0', endpoint='decoder2.0'):
+    """The same for a static RAM region (the device's 'ram' partition, see
+    VM.start(ram_size=...)); committed, not probed yet."""
+    region = read(vm, f'{DEV}/{root}/create_ram_region')
+    sh(vm, f'''
+        set -e
+        cd {DEV}
+        echo {region} > {root}/create_ram_region
+        cat {root}/interleave_granularity > {region}/interleave_granularity
+        echo 1 > {region}/interleave_ways
+        echo {size:#x} > {region}/size
+        echo ram > {endpoint}/mode
+        echo {size:#x} > {endpoint}/dpa_size
+        echo {endpoint} > {region}/target0
+        echo 1 > {region}/commit
+    ''')
+    return region
+
+
 def trace_on(vm, *events):
     """Enable cxl tracepoints and empty the trace buffer."""
     cmds = [f'echo 1 > {TRACE}/events/cxl/{e}/enable' for e in events]

@@ -4,12 +4,16 @@ goes away when the fabric manager asks for it back.  Checked the way a user
 checks: memory blocks, /proc/iomem, MemTotal, a program using the memory on
 the region's node; and QEMU agrees on what the host holds."""
 from cxl import (DC_EVENTS, DEV, G, M, SYSRAM, assert_agree, bind,
-                 create_dc_region, dc_stats, device_extents, driver_of, iomem,
-                 meminfo, memory_blocks, node_of_block, qmp_ok, read,
-                 region_base, sh, sysfs_extents, trace_on, trace_records,
-                 unbind, wait_for)
+                 create_dc_region, create_ram_region, dc_stats,
+                 device_extents, driver_of, iomem, meminfo, memory_blocks,
+                 node_of_block, qmp_ok, read, region_base, sh, sysfs_extents,
+                 trace_on, trace_records, unbind, wait_for)
 
 R = 'region0'
+# The device also has 1 GiB of static RAM, for the last test; its DC
+# partition starts after it, at DPA D.
+VM_ARGS = {'ram_size': '1G'}
+D = G
 B = 128 * M
 RES = 'System RAM (cxl_region_sysram)'
 state = {}
@@ -75,7 +79,7 @@ def test_offer_4x128_goes_online(vm):
                                       for o, ln in ext]
     assert meminfo(vm) - state['memtotal'] == 4 * B
     assert all(e['state'] == 'active' for e in sysfs_extents(vm, R).values())
-    assert_agree(vm, R)
+    assert_agree(vm, R, D)
     state['node'] = node_of_block(vm, want[0])
 
 
@@ -121,7 +125,7 @@ def test_release_held_while_pinned(vm):
         sh(vm, 'sleep 2')
         assert [e['state'] for e in sysfs_extents(vm, R).values()] == [
             'release-pending']
-    assert device_extents(vm) == [(512 * M, B)]
+    assert device_extents(vm) == [(D + 512 * M, B)]
     assert len(_online(vm)) == 1 and len(iomem(vm, RES)) == 1
     assert not trace_records(vm, 'cxl_dc_released')
     # The program lets go: the release completes on its own.
@@ -161,7 +165,7 @@ def test_unbind_rebind_keeps_capacity(vm):
     assert _online(vm) == {} and iomem(vm, RES) == []
     assert meminfo(vm) == state['memtotal']
     # Not given back: the device still has both, nobody uses them.
-    assert sorted(device_extents(vm)) == ext
+    assert sorted(device_extents(vm)) == [(D + o, ln) for o, ln in ext]
     assert sysfs_extents(vm, R) == {}
     recs = _offer(vm, [(4 * B, B)])
     assert [r['reason'] for r in recs] == ['no policy bound'], recs
@@ -173,7 +177,7 @@ def test_unbind_rebind_keeps_capacity(vm):
     assert dc_stats(vm)['responses'] == responses + 1  # the rejected offer
     assert [r['reason'] for r in trace_records(vm, 'cxl_dc_accept')] == [
         'recovered'] * 2
-    assert_agree(vm, R)
+    assert_agree(vm, R, D)
 
     # Twice more, then let the fabric manager take it all back.
     for _ in range(2):
@@ -183,4 +187,27 @@ def test_unbind_rebind_keeps_capacity(vm):
     qmp_ok(vm.release_capacity(ext))
     wait_for('released', lambda: device_extents(vm) == [], timeout=120)
     assert meminfo(vm) == state['memtotal']
-    assert_agree(vm, R)
+    assert_agree(vm, R, D)
+
+
+def test_static_ram_region_whole(vm):
+    """One driver for both partition kinds: a static RAM region is added
+    whole at bind and removed whole at unbind.  (The emulated host bridge
+    has one decoder: the DC region makes room first.)"""
+    unbind(vm, R)
+    sh(vm, f'echo 0 > {DEV}/{R}/commit && '
+           f'echo {R} > {DEV}/decoder0.0/delete_region && '
+           f'echo 0 > {DEV}/decoder2.0/dpa_size')
+    ram = create_ram_region(vm, G)
+    assert bind(vm, ram, SYSRAM) == SYSRAM
+    base = region_base(vm, ram)
+    assert iomem(vm, RES) == [(base, base + G - 1)]
+    blocks = memory_blocks(vm, base, G)
+    assert len(blocks) == G // B and set(blocks.values()) == {'online'}
+    assert meminfo(vm) - state['memtotal'] == G
+    out = sh(vm, f'memtouch -n {node_of_block(vm, min(blocks))} 256',
+             timeout=300)
+    assert 'OK 256' in out, out
+    unbind(vm, ram)
+    assert iomem(vm, RES) == [] and memory_blocks(vm, base, G) == {}
+    assert meminfo(vm) == state['memtotal']
