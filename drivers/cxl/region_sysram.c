@@ -159,6 +159,9 @@ static bool sysram_done(struct sysram *sr, struct sysram_chunk *c, int rc)
 	/* Under the lock: force_release() may clear @group concurrently. */
 	if (c->group && c->give_back)
 		cxl_dc_release_done(c->group);
+	else if (c->group)
+		/* Taken out for unbind: the group lives on until unregister. */
+		cxl_dc_group_set_data(c->group, NULL);
 	return true;
 }
 
@@ -322,11 +325,13 @@ static int sysram_activate(struct cxl_region *cxlr, struct cxl_dc_group *group)
 static int sysram_release(struct cxl_region *cxlr, struct cxl_dc_group *group)
 {
 	struct sysram *sr = cxl_dc_policy_data(cxlr);
-	struct sysram_chunk *c = cxl_dc_group_data(group);
+	struct sysram_chunk *c;
 
-	if (WARN_ON_ONCE(!c))
-		return -ENXIO;
 	guard(mutex)(&sr->lock);
+	c = cxl_dc_group_data(group);
+	/* Already taken out while unbinding: nothing uses the memory. */
+	if (!c)
+		return 0;
 	c->give_back = true;
 	/* Offlining can take long or fail for now: never on the event path. */
 	sysram_queue(sr, c);
@@ -337,14 +342,16 @@ static void sysram_force_release(struct cxl_region *cxlr,
 				 struct cxl_dc_group *group)
 {
 	struct sysram *sr = cxl_dc_policy_data(cxlr);
-	struct sysram_chunk *c = cxl_dc_group_data(group);
+	struct sysram_chunk *c;
 
-	if (WARN_ON_ONCE(!c))
+	guard(mutex)(&sr->lock);
+	c = cxl_dc_group_data(group);
+	/* Already taken out while unbinding: nothing uses the memory. */
+	if (!c)
 		return;
 	dev_crit(&cxlr->dev,
 		 "device took %pra back by force: taking it out of use now\n",
 		 &c->range[0]);
-	guard(mutex)(&sr->lock);
 	/* The library forgets the group when this returns. */
 	c->group = NULL;
 	c->give_back = false;
@@ -372,7 +379,7 @@ static void sysram_drain(void *data)
 	struct sysram_chunk *c, *next;
 
 	scoped_guard(mutex, &sr->lock) {
-		sr->dying = true;
+		WRITE_ONCE(sr->dying, true);
 		list_for_each_entry_safe(c, next, &sr->plugged, node)
 			sysram_queue(sr, c);
 	}
