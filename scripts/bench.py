@@ -154,8 +154,13 @@ class Bench:
         blocks = [base // bs + i for i in range(G // bs)]
         for _ in range(self.rounds):
             stamps(vm)
+            # The poller runs before the offer is made, so that it sees
+            # the last block come online, not when the host asked it to.
+            sh(vm, f"({wait_cmd(blocks, 'online')}; {mark('online')}) "
+                   '>/dev/null 2>&1 &')
             qmp_ok(vm.add_capacity([(0, G)]))
-            sh(vm, wait_cmd(blocks, 'online') + '; ' + mark('online'), 300)
+            wait_for('online', lambda: 'online' in
+                     sh(vm, f'cat {TRACE}/trace'), timeout=300)
             r = stamps(vm)
             self.add('sysram online', span(r, 'event', 'online'))
             self.add('sysram: offer to accept', span(r, 'event', 'accept'))
