@@ -225,8 +225,8 @@ static void sysram_queue(struct sysram *sr, struct sysram_chunk *c)
 
 /*
  * Add the memory of @c as System RAM.  Context: probe or the library's
- * activate, &sysram.lock held.  Returns 0, or an errno with nothing added
- * (or, should undoing fail, with what stays queued for removal).
+ * activate, &sysram.lock held.  Returns 0 when at least the first range
+ * went in, else an errno with nothing added.
  */
 static int sysram_plug(struct sysram *sr, struct sysram_chunk *c)
 {
@@ -242,19 +242,21 @@ static int sysram_plug(struct sysram *sr, struct sysram_chunk *c)
 		if (rc)
 			break;
 	}
-	if (!rc) {
-		list_add_tail(&c->node, &sr->plugged);
-		return 0;
+	if (rc) {
+		dev_warn(&sr->cxlr->dev, "could not add %pra: %d\n",
+			 &c->range[i], rc);
+		if (!i)
+			return rc;
+		/*
+		 * Failing now would make the library give the whole group
+		 * back while part of it is System RAM already, maybe in use.
+		 * Keep what went in; the rest stays unused until the group
+		 * is released as a whole.
+		 */
+		c->nr = i;
 	}
-	dev_warn(&sr->cxlr->dev, "could not add %pra: %d\n", &c->range[i], rc);
-	if (!i)
-		return rc;
-	/* Take out what went in; just added, so nothing should hold it. */
-	INIT_LIST_HEAD(&c->node);
-	c->nr = i;
-	c->group = NULL;
-	sysram_queue(sr, c);
-	return rc;
+	list_add_tail(&c->node, &sr->plugged);
+	return 0;
 }
 
 static struct sysram_chunk *sysram_chunk_alloc(int nr)
@@ -308,14 +310,9 @@ static int sysram_activate(struct cxl_region *cxlr, struct cxl_dc_group *group)
 	c->group = group;
 
 	guard(mutex)(&sr->lock);
-	if (sr->dying) {
-		kfree(c);
-		return -ENODEV;
-	}
-	rc = sysram_plug(sr, c);
+	rc = sr->dying ? -ENODEV : sysram_plug(sr, c);
 	if (rc) {
-		if (list_empty(&c->node))
-			kfree(c);
+		kfree(c);
 		return rc;
 	}
 	cxl_dc_group_set_data(group, c);
@@ -458,14 +455,13 @@ static int sysram_plug_region(struct sysram *sr)
 		.start = sr->cxlr->params.res->start,
 		.end = sr->cxlr->params.res->end,
 	};
-	scoped_guard(mutex, &sr->lock) {
+	scoped_guard(mutex, &sr->lock)
 		rc = sysram_plug(sr, c);
-		if (rc && list_empty(&c->node))
-			kfree(c);
+	if (rc) {
+		kfree(c);
+		return rc;
 	}
-	if (rc)
-		sysram_drain(sr);
-	return rc ?: devm_add_action_or_reset(&sr->cxlr->dev, sysram_drain, sr);
+	return devm_add_action_or_reset(&sr->cxlr->dev, sysram_drain, sr);
 }
 
 static int cxl_region_sysram_probe(struct device *dev)

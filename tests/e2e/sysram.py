@@ -15,6 +15,7 @@ R = 'region0'
 VM_ARGS = {'ram_size': '1G'}
 D = G
 B = 128 * M
+T = 120  # seconds to wait for hot-plug: the debug kernel is slow at it
 RES = 'System RAM (cxl_region_sysram)'
 state = {}
 
@@ -25,7 +26,7 @@ def _offer(vm, extents, n=1):
     trace_on(vm, *DC_EVENTS)
     qmp_ok(vm.add_capacity(extents))
     wait_for('response',
-             lambda: len(trace_records(vm, 'cxl_dc_response')) >= n)
+             lambda: len(trace_records(vm, 'cxl_dc_response')) >= n, T)
     return [r for r in trace_records(vm)
             if r['event'] in ('cxl_dc_accept', 'cxl_dc_reject')]
 
@@ -69,7 +70,7 @@ def test_offer_4x128_goes_online(vm):
     recs = _offer(vm, ext)
     assert [r['event'] for r in recs] == ['cxl_dc_accept'] * 4, recs
     want = _blocks(vm, ext)
-    wait_for('blocks online', lambda: sorted(_online(vm)) == want)
+    wait_for('blocks online', lambda: sorted(_online(vm)) == want, T)
     assert set(_online(vm).values()) == {'online'}
     for b in want:
         zones = read(vm, f'/sys/devices/system/memory/memory{b}/valid_zones')
@@ -102,24 +103,24 @@ def test_release_goes_offline(vm):
     # QEMU got its Release DC: it offers the same range again.
     recs = _offer(vm, ext)
     assert [r['event'] for r in recs] == ['cxl_dc_accept'] * 4, recs
-    wait_for('online again', lambda: len(_online(vm)) == 4)
+    wait_for('online again', lambda: len(_online(vm)) == 4, T)
     qmp_ok(vm.release_capacity(ext))
-    wait_for('released again', lambda: device_extents(vm) == [], timeout=120)
-    wait_for('MemTotal back', lambda: meminfo(vm) == state['memtotal'])
+    wait_for('released again', lambda: device_extents(vm) == [], T)
+    wait_for('MemTotal back', lambda: meminfo(vm) == state['memtotal'], T)
 
 
 def test_release_held_while_pinned(vm):
     ext = [(512 * M, B)]
     _offer(vm, ext)
-    wait_for('online', lambda: len(_online(vm)) == 1)
+    wait_for('online', lambda: len(_online(vm)) == 1, T)
     sh(vm, f'rm -f /tmp/go; memtouch -n {state["node"]} -p -w /tmp/go 96 '
            '> /tmp/mt.log 2>&1 &')
-    wait_for('held', lambda: 'HELD' in sh(vm, 'cat /tmp/mt.log'), timeout=120)
+    wait_for('held', lambda: 'HELD' in sh(vm, 'cat /tmp/mt.log'), T)
     trace_on(vm, *DC_EVENTS)
     qmp_ok(vm.release_capacity(ext))
     wait_for('release-pending', lambda: [
         e['state'] for e in sysfs_extents(vm, R).values()] ==
-        ['release-pending'])
+        ['release-pending'], T)
     # The guest stays responsive, the memory stays, the device keeps it.
     for _ in range(3):
         sh(vm, 'sleep 2')
@@ -130,8 +131,9 @@ def test_release_held_while_pinned(vm):
     assert not trace_records(vm, 'cxl_dc_released')
     # The program lets go: the release completes on its own.
     sh(vm, 'touch /tmp/go')
-    wait_for('memtouch done', lambda: 'RELEASED' in sh(vm, 'cat /tmp/mt.log'))
-    wait_for('released', lambda: device_extents(vm) == [], timeout=120)
+    wait_for('memtouch done',
+             lambda: 'RELEASED' in sh(vm, 'cat /tmp/mt.log'), T)
+    wait_for('released', lambda: device_extents(vm) == [], T)
     assert sysfs_extents(vm, R) == {} and _online(vm) == {}
     assert meminfo(vm) == state['memtotal']
 
@@ -156,7 +158,7 @@ def test_wrong_tag_kind_rejected(vm):
 def test_unbind_rebind_keeps_capacity(vm):
     ext = [(0, B), (B, B)]
     _offer(vm, ext)
-    wait_for('online', lambda: len(_online(vm)) == 2)
+    wait_for('online', lambda: len(_online(vm)) == 2, T)
     assert meminfo(vm) - state['memtotal'] == 2 * B
     responses = dc_stats(vm)['responses']
 
@@ -172,7 +174,7 @@ def test_unbind_rebind_keeps_capacity(vm):
 
     trace_on(vm, *DC_EVENTS)
     assert bind(vm, R, SYSRAM) == SYSRAM
-    wait_for('online again', lambda: len(_online(vm)) == 2)
+    wait_for('online again', lambda: len(_online(vm)) == 2, T)
     assert meminfo(vm) - state['memtotal'] == 2 * B
     assert dc_stats(vm)['responses'] == responses + 1  # the rejected offer
     assert [r['reason'] for r in trace_records(vm, 'cxl_dc_accept')] == [
@@ -185,7 +187,7 @@ def test_unbind_rebind_keeps_capacity(vm):
         bind(vm, R, SYSRAM)
     assert meminfo(vm) - state['memtotal'] == 2 * B
     qmp_ok(vm.release_capacity(ext))
-    wait_for('released', lambda: device_extents(vm) == [], timeout=120)
+    wait_for('released', lambda: device_extents(vm) == [], T)
     assert meminfo(vm) == state['memtotal']
     assert_agree(vm, R, D)
 
