@@ -44,11 +44,13 @@ test: deps
 demo: kernel
 	@python3 scripts/demo.py --kernel $(KERNEL_IMAGE) --initrd $(INITRD)
 
-# Benchmarks, each in one VM run, printing ratios: the extent library
-# against a cxl_test mock device (cost per extent at 64 and 4096 live
-# extents, memory per extent).
+# Benchmarks, one VM run each, printing ratios: the extent library against
+# a cxl_test mock device (cost per extent at 64 and 4096 live extents,
+# memory per extent), and hot-plug timing of cxl_region_sysram against
+# dax+kmem.
 bench: kernel
 	@python3 scripts/bench_extent_lib.py --kernel $(KERNEL_IMAGE) --initrd $(INITRD)
+	@python3 scripts/bench.py --kernel $(KERNEL_IMAGE) --initrd $(INITRD)
 
 check: deps
 	@scripts/check.sh

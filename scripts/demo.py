@@ -4,7 +4,10 @@ boot the kernel against QEMU's emulated Dynamic Capacity Device, show the
 device's dynamic_ram_1 partition, create and commit a DC region through
 sysfs as a user would, have the fabric manager (QMP) offer capacity, and
 show what the kernel did with the offer: one trace record per event
-record, and exactly one Add DC Response for the offer."""
+record, and exactly one Add DC Response for the offer.  Then a user's
+whole story with cxl_region_sysram: bind the policy, the fabric manager
+offers 1 GiB, MemTotal grows, a program uses the new memory, the fabric
+manager takes it back, MemTotal shrinks."""
 import argparse
 import os
 import sys
@@ -12,8 +15,9 @@ import sys
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(TOP, 'scripts'), os.path.join(TOP, 'tests')]
 from vm import VM  # noqa: E402
-from cxl import (DEV, G, M, create_dc_region, sh,  # noqa: E402
-                 trace_on, trace_records, wait_for)
+from cxl import (DEV, G, M, SYSRAM, bind, create_dc_region,  # noqa: E402
+                 device_extents, meminfo, memory_blocks, node_of_block,
+                 region_base, sh, trace_on, trace_records, wait_for)
 
 
 def step(title):
@@ -23,6 +27,43 @@ def step(title):
 def show(vm, cmd):
     print(f'guest# {cmd}')
     print(sh(vm, cmd).rstrip())
+
+
+def mib(n):
+    return f'{n / M:.0f} MiB'
+
+
+def sysram_story(vm, region):
+    step('Pick the System RAM policy for the region (driver_override)')
+    show(vm, f'echo {SYSRAM} > {DEV}/{region}/driver_override')
+    show(vm, f'echo {region} > /sys/bus/cxl/drivers_probe')
+    show(vm, f'readlink {DEV}/{region}/driver; '
+             f'cat {DEV}/{region}/online_type {DEV}/{region}/tag_mode')
+    before = meminfo(vm)
+    print(f'MemTotal: {mib(before)}')
+
+    step('The fabric manager offers 1 GiB; it becomes System RAM by itself')
+    print(vm.add_capacity([(0, G)]))
+    base = region_base(vm, region)
+    wait_for('memory online', lambda: len(memory_blocks(vm, base, G)) == 8
+             and set(memory_blocks(vm, base, G).values()) == {'online'})
+    show(vm, f"grep -A1 '{region}' /proc/iomem")
+    show(vm, f'cat {DEV}/{region}/extent*/state')
+    grown = meminfo(vm)
+    print(f'MemTotal: {mib(grown)} (+{mib(grown - before)})')
+
+    node = node_of_block(vm, min(memory_blocks(vm, base, G)))
+    step(f'A program writes and checks 768 MiB bound to node {node}, '
+         'the region\'s node')
+    show(vm, f'memtouch -n {node} 768')
+
+    step('The fabric manager takes the 1 GiB back; the memory goes offline '
+         'and the device gets its Release DC')
+    print(vm.release_capacity([(0, G)]))
+    wait_for('released', lambda: device_extents(vm) == [], timeout=120)
+    show(vm, f"grep -A1 '{region}' /proc/iomem; ls {DEV}/{region}")
+    after = meminfo(vm)
+    print(f'MemTotal: {mib(after)} ({mib(after - grown)})')
 
 
 def main():
@@ -59,6 +100,7 @@ def main():
         wait_for('the second response',
                  lambda: len(trace_records(vm, 'cxl_dc_response')) == 2)
         show(vm, "grep -o 'cxl_dc_response.*' /sys/kernel/tracing/trace")
+        sysram_story(vm, region)
         print('\ndemo complete')
 
 

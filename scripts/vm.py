@@ -64,8 +64,11 @@ class VM:
     # -- lifecycle ---------------------------------------------------------
 
     def start(self, kernel=None, initrd=None, mem='3G', debug=False,
-              extra_append='', dc_size='2G', dc_regions=2, boot_timeout=180,
-              mock=False):
+              extra_append='', dc_size='2G', dc_regions=2, ram_size=None,
+              boot_timeout=180, mock=False):
+        """ram_size: also give the device static volatile capacity (its
+        'ram' partition, ahead of the DC regions in DPA), e.g. '1G'.
+        mock: no CXL hardware; the guest loads cxl_test's mock devices."""
         kernel = kernel or os.environ.get('VM_KERNEL') or DEFAULT_KERNEL
         initrd = initrd or os.environ.get('VM_INITRD') or DEFAULT_INITRD
         for f in (kernel, initrd):
@@ -104,9 +107,13 @@ class VM:
                 '-device',
                 'cxl-rp,port=0,bus=cxl.1,id=root_port13,chassis=0,slot=2',
                 '-device', 'cxl-type3,bus=root_port13,volatile-dc-memdev=dc0,'
-                           f'num-dc-regions={dc_regions},id=cxl-dcd0',
+                           f'num-dc-regions={dc_regions},id=cxl-dcd0' +
+                           (',volatile-memdev=vmem0' if ram_size else ''),
                 '-M', 'cxl-fmw.0.targets.0=cxl.1,cxl-fmw.0.size=4G',
             ]
+            if ram_size:
+                cxl[:0] = ['-object', 'memory-backend-ram,id=vmem0,'
+                                      f'size={ram_size},share=on']
         cmd = [
             self.qemu, '-machine', machine, '-accel', 'tcg', '-smp', '2',
             '-m', f'{mem},maxmem=8G,slots=4',

@@ -48,6 +48,25 @@ def create_dc_region(vm, size=G, root='decoder0.0', endpoint='decoder2.0'):
     return region
 
 
+def create_ram_region(vm, size=G, root='decoder0.0', endpoint='decoder2.0'):
+    """The same for a static RAM region (the device's 'ram' partition, see
+    VM.start(ram_size=...)); committed, not probed yet."""
+    region = read(vm, f'{DEV}/{root}/create_ram_region')
+    sh(vm, f'''
+        set -e
+        cd {DEV}
+        echo {region} > {root}/create_ram_region
+        cat {root}/interleave_granularity > {region}/interleave_granularity
+        echo 1 > {region}/interleave_ways
+        echo {size:#x} > {region}/size
+        echo ram > {endpoint}/mode
+        echo {size:#x} > {endpoint}/dpa_size
+        echo {endpoint} > {region}/target0
+        echo 1 > {region}/commit
+    ''')
+    return region
+
+
 def trace_on(vm, *events):
     """Enable cxl tracepoints and empty the trace buffer."""
     cmds = [f'echo 1 > {TRACE}/events/cxl/{e}/enable' for e in events]
@@ -136,3 +155,74 @@ def dc_stats(vm):
 DC_EVENTS = ('cxl_dc_event', 'cxl_dc_response', 'cxl_dc_offer',
              'cxl_dc_accept', 'cxl_dc_reject', 'cxl_dc_release',
              'cxl_dc_released')
+
+
+# -- System RAM policy (cxl_region_sysram) ------------------------------------
+
+SYSRAM = 'cxl_region_sysram'
+MEMORY = '/sys/devices/system/memory'
+
+
+def bind(vm, region, driver):
+    """Pick the region's driver with driver_override and probe it."""
+    sh(vm, f'echo {driver} > {DEV}/{region}/driver_override && '
+           f'echo {region} > /sys/bus/cxl/drivers_probe')
+    return driver_of(vm, region)
+
+
+def unbind(vm, region, timeout=120):
+    drv = driver_of(vm, region)
+    sh(vm, f'echo {region} > /sys/bus/cxl/drivers/{drv}/unbind', timeout)
+
+
+def driver_of(vm, region):
+    """Name of the driver bound to the region, '' when none."""
+    rc, out = vm.run(f'basename "$(readlink {DEV}/{region}/driver)"')
+    return out.strip() if rc == 0 and 'driver' not in out else ''
+
+
+def meminfo(vm, key='MemTotal'):
+    """A /proc/meminfo field in bytes."""
+    out = sh(vm, f"grep '^{key}:' /proc/meminfo")
+    return int(out.split()[1]) * 1024
+
+
+def block_size(vm):
+    return int(read(vm, f'{MEMORY}/block_size_bytes'), 16)
+
+
+def region_base(vm, region):
+    return int(read(vm, f'{DEV}/{region}/resource'), 0)
+
+
+def memory_blocks(vm, start, size):
+    """{block number: state} of the memory blocks present in
+    [start, start + size)."""
+    bs = block_size(vm)
+    first, last = start // bs, (start + size - 1) // bs
+    out = sh(vm, f'cd {MEMORY} && for b in memory*; do '
+                 '[ -f $b/state ] && echo "${b#memory} $(cat $b/state)"; '
+                 'done; true')
+    blocks = {}
+    for ln in out.splitlines():
+        n, state = ln.split()
+        if first <= int(n) <= last:
+            blocks[int(n)] = state
+    return blocks
+
+
+def iomem(vm, name):
+    """[(start, end)] of the /proc/iomem lines naming name."""
+    out = sh(vm, 'cat /proc/iomem')
+    res = []
+    for ln in out.splitlines():
+        rng, _, what = ln.strip().partition(' : ')
+        if what == name:
+            a, b = rng.split('-')
+            res.append((int(a, 16), int(b, 16)))
+    return res
+
+
+def node_of_block(vm, n):
+    out = sh(vm, f'ls -d {MEMORY}/memory{n}/node*')
+    return int(out.strip().rsplit('node', 1)[1])

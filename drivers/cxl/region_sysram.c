@@ -1,0 +1,545 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Copyright(c) 2026 The CXL DCD project authors. */
+#include <linux/jiffies.h>
+#include <linux/kthread.h>
+#include <linux/memory.h>
+#include <linux/memory_hotplug.h>
+#include <linux/module.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/timer.h>
+#include <cxl/dc_lib.h>
+#include "cxl.h"
+
+/**
+ * DOC: cxl_region_sysram - region memory straight into System RAM
+ *
+ * A region driver of the CXL region family, picked per region with
+ * ``regionZ/driver_override``.  It hot-plugs region memory as
+ * ``System RAM (cxl_region_sysram)`` on the region's NUMA node, onlined as
+ * ``regionZ/online_type`` says (``online_movable`` unless changed; a
+ * write applies to memory added afterwards).
+ *
+ * On a Dynamic Capacity region it is the extent library's policy: every
+ * accepted group (one untagged extent, or every extent of one tag) is
+ * added when the device agreed to the offer, in the region's dynamic
+ * memory group, and removed when the device asks for it back.  Extents
+ * must be aligned to the memory block size; the library rejects the
+ * others before answering the device.  On a static RAM region the whole
+ * region is added at bind.
+ *
+ * Removal never runs on the event path.  Offlining may wait forever for
+ * pages it cannot migrate (a long-held reference), and only stops on a
+ * signal, so one worker thread per region does it: each attempt is cut
+ * short by a signal after a bounded time, and a group that could not be
+ * offlined stays plugged, shows ``release-pending``, and is retried with
+ * growing pauses until it goes; then the device gets its Release DC.
+ * A forced release is logged as critical and the memory is taken out of
+ * use at once, as far as offlining allows.
+ *
+ * Unbinding removes every group's memory first: a group the device did
+ * not ask for stays accepted on the device and the next policy bound to
+ * the region reads it back with Get DC Extent List.  The library requires
+ * that nothing is in use when it forgets the groups, so unbinding waits
+ * until memory held by pinned pages can go.
+ *
+ * Lock order: the library's process_lock (held around activate, release
+ * and force_release), then &sysram.lock, then the memory hot-plug locks
+ * and the library's device lock (cxl_dc_release_done()).  ``validate``
+ * runs under the library's device lock and takes no lock here.
+ */
+
+static const char sysram_res_name[] = "System RAM (cxl_region_sysram)";
+
+/* How long one offline attempt may try to migrate pages, first and most. */
+#define SYSRAM_TRY_MS		2000U
+#define SYSRAM_TRY_MAX_MS	10000U
+/* Pause before retrying memory that could not be offlined, at most. */
+#define SYSRAM_RETRY_MAX_MS	8000U
+
+/**
+ * struct sysram_chunk - memory added as one unit
+ * @node: entry in &sysram.plugged or &sysram.releasing
+ * @group: the library's group, NULL for a static region or once the
+ *	device took the memory by force
+ * @give_back: the device asked for it: confirm with cxl_dc_release_done()
+ * @tries: failed offline attempts so far
+ * @next_try: when the worker tries again (jiffies)
+ * @nr: number of ranges
+ * @range: host physical ranges, memory block aligned
+ */
+struct sysram_chunk {
+	struct list_head node;
+	struct cxl_dc_group *group;
+	bool give_back;
+	unsigned int tries;
+	unsigned long next_try;
+	int nr;
+	struct range range[] __counted_by(nr);
+};
+
+/**
+ * struct sysram - one bound region
+ * @cxlr: the region
+ * @ops: the policy, with the memory block size as granularity
+ * @nid: NUMA node the memory goes to
+ * @mgid: memory group of the region
+ * @online_type: &enum mmop for memory added from now on
+ * @lock: protects @plugged, @releasing, @kick and @dying
+ * @plugged: chunks in use as System RAM
+ * @releasing: chunks to take out, oldest first
+ * @kick: the worker has new work
+ * @dying: the driver is unbinding: no new memory
+ * @worker: the thread that offlines and removes memory
+ * @wq: where @worker waits for work
+ * @drained: where unbinding waits for @releasing to empty
+ * @watchdog: ends an offline attempt that takes too long
+ */
+struct sysram {
+	struct cxl_region *cxlr;
+	struct cxl_dc_policy_ops ops;
+	int nid;
+	int mgid;
+	int online_type;
+	struct mutex lock; /* see above and the DOC block's lock order */
+	struct list_head plugged;
+	struct list_head releasing;
+	bool kick;
+	bool dying;
+	struct task_struct *worker;
+	wait_queue_head_t wq;
+	wait_queue_head_t drained;
+	struct timer_list watchdog;
+};
+
+static void sysram_watchdog(struct timer_list *t)
+{
+	struct sysram *sr = timer_container_of(sr, t, watchdog);
+
+	/* offline_pages() stops migrating on any pending signal. */
+	send_sig(SIGUSR1, sr->worker, 1);
+}
+
+/*
+ * One bounded attempt to offline and remove @c.  All of it or nothing:
+ * on failure every block is online again.  Context: the worker thread.
+ */
+static int sysram_unplug(struct sysram *sr, struct sysram_chunk *c)
+{
+	unsigned int ms = min(SYSRAM_TRY_MS << min(c->tries, 4U),
+			      SYSRAM_TRY_MAX_MS);
+	int rc;
+
+	mod_timer(&sr->watchdog, jiffies + msecs_to_jiffies(ms));
+	rc = offline_and_remove_memory_ranges(c->range, c->nr);
+	timer_delete_sync(&sr->watchdog);
+	flush_signals(current);
+	return rc;
+}
+
+/* After an attempt on @c: forget it, or plan the next try. */
+static bool sysram_done(struct sysram *sr, struct sysram_chunk *c, int rc)
+{
+	lockdep_assert_held(&sr->lock);
+	if (rc) {
+		unsigned int ms = min(500U << min(c->tries, 5U),
+				      SYSRAM_RETRY_MAX_MS);
+
+		if (!c->tries++)
+			dev_info(&sr->cxlr->dev,
+				 "%pra in use (%d), release pending, retrying\n",
+				 &c->range[0], rc);
+		c->next_try = jiffies + msecs_to_jiffies(ms);
+		return false;
+	}
+	if (c->tries)
+		dev_info(&sr->cxlr->dev, "%pra released after %u retries\n",
+			 &c->range[0], c->tries);
+	list_del(&c->node);
+	/* Under the lock: force_release() may clear @group concurrently. */
+	if (c->group && c->give_back)
+		cxl_dc_release_done(c->group);
+	else if (c->group)
+		/* Taken out for unbind: the group lives on until unregister. */
+		cxl_dc_group_set_data(c->group, NULL);
+	return true;
+}
+
+/* The chunk due first, and how long until it is due. */
+static struct sysram_chunk *sysram_next(struct sysram *sr, long *wait)
+{
+	struct sysram_chunk *c, *first = NULL;
+
+	lockdep_assert_held(&sr->lock);
+	list_for_each_entry(c, &sr->releasing, node)
+		if (!first || time_before(c->next_try, first->next_try))
+			first = c;
+	*wait = MAX_SCHEDULE_TIMEOUT;
+	if (first && time_after(first->next_try, jiffies)) {
+		*wait = first->next_try - jiffies;
+		return NULL;
+	}
+	return first;
+}
+
+static int sysram_worker(void *data)
+{
+	struct sysram *sr = data;
+
+	allow_kernel_signal(SIGUSR1);
+	while (!kthread_should_stop()) {
+		struct sysram_chunk *c;
+		bool freed = false;
+		long wait;
+		int rc;
+
+		scoped_guard(mutex, &sr->lock) {
+			sr->kick = false;
+			c = sysram_next(sr, &wait);
+		}
+		if (!c) {
+			wait_event_idle_timeout(sr->wq, READ_ONCE(sr->kick) ||
+						kthread_should_stop(), wait);
+			continue;
+		}
+		rc = sysram_unplug(sr, c);
+		scoped_guard(mutex, &sr->lock)
+			freed = sysram_done(sr, c, rc);
+		if (freed) {
+			kfree(c);
+			wake_up_all(&sr->drained);
+		}
+	}
+	return 0;
+}
+
+/* Queue @c for removal.  Context: &sysram.lock held. */
+static void sysram_queue(struct sysram *sr, struct sysram_chunk *c)
+{
+	lockdep_assert_held(&sr->lock);
+	list_move_tail(&c->node, &sr->releasing);
+	c->next_try = jiffies;
+	sr->kick = true;
+	wake_up(&sr->wq);
+}
+
+/*
+ * Add the memory of @c as System RAM.  Context: probe or the library's
+ * activate, &sysram.lock held.  Returns 0 when at least the first range
+ * went in, else an errno with nothing added.
+ */
+static int sysram_plug(struct sysram *sr, struct sysram_chunk *c)
+{
+	int online_type = READ_ONCE(sr->online_type);
+	int i, rc = 0;
+
+	lockdep_assert_held(&sr->lock);
+	for (i = 0; i < c->nr; i++) {
+		rc = __add_memory_driver_managed(sr->mgid, c->range[i].start,
+						 range_len(&c->range[i]),
+						 sysram_res_name,
+						 MHP_NID_IS_MGID, online_type);
+		if (rc)
+			break;
+	}
+	if (rc) {
+		dev_warn(&sr->cxlr->dev, "could not add %pra: %d\n",
+			 &c->range[i], rc);
+		if (!i)
+			return rc;
+		/*
+		 * Failing now would make the library give the whole group
+		 * back while part of it is System RAM already, maybe in use.
+		 * Keep what went in; the rest stays unused until the group
+		 * is released as a whole.
+		 */
+		c->nr = i;
+	}
+	list_add_tail(&c->node, &sr->plugged);
+	return 0;
+}
+
+static struct sysram_chunk *sysram_chunk_alloc(int nr)
+{
+	struct sysram_chunk *c = kzalloc_flex(*c, range, nr);
+
+	if (!c)
+		return NULL;
+	c->nr = nr;
+	INIT_LIST_HEAD(&c->node);
+	return c;
+}
+
+/* --- the extent library's policy --------------------------------------- */
+
+static int sysram_validate(struct cxl_region *cxlr, struct cxl_dc_group *group)
+{
+	struct sysram *sr = cxl_dc_policy_data(cxlr);
+	u64 mbs = memory_block_size_bytes();
+
+	/* Under the library's device lock: no lock of this file here. */
+	if (READ_ONCE(sr->dying))
+		return -ENODEV;
+	for (int i = 0; i < cxl_dc_group_nr_extents(group); i++) {
+		struct cxl_dc_extent_info info;
+
+		cxl_dc_group_extent(group, i, &info);
+		/* The library checked ops.granularity already. */
+		if (WARN_ON_ONCE(!IS_ALIGNED(info.hpa.start, mbs) ||
+				 !IS_ALIGNED(range_len(&info.hpa), mbs)))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static int sysram_activate(struct cxl_region *cxlr, struct cxl_dc_group *group)
+{
+	struct sysram *sr = cxl_dc_policy_data(cxlr);
+	int nr = cxl_dc_group_nr_extents(group);
+	struct sysram_chunk *c = sysram_chunk_alloc(nr);
+	int rc;
+
+	if (!c)
+		return -ENOMEM;
+	for (int i = 0; i < nr; i++) {
+		struct cxl_dc_extent_info info;
+
+		cxl_dc_group_extent(group, i, &info);
+		c->range[i] = info.hpa;
+	}
+	c->group = group;
+
+	guard(mutex)(&sr->lock);
+	rc = sr->dying ? -ENODEV : sysram_plug(sr, c);
+	if (rc) {
+		kfree(c);
+		return rc;
+	}
+	cxl_dc_group_set_data(group, c);
+	return 0;
+}
+
+static int sysram_release(struct cxl_region *cxlr, struct cxl_dc_group *group)
+{
+	struct sysram *sr = cxl_dc_policy_data(cxlr);
+	struct sysram_chunk *c;
+
+	guard(mutex)(&sr->lock);
+	c = cxl_dc_group_data(group);
+	/* Already taken out while unbinding: nothing uses the memory. */
+	if (!c)
+		return 0;
+	c->give_back = true;
+	/* Offlining can take long or fail for now: never on the event path. */
+	sysram_queue(sr, c);
+	return -EBUSY;
+}
+
+static void sysram_force_release(struct cxl_region *cxlr,
+				 struct cxl_dc_group *group)
+{
+	struct sysram *sr = cxl_dc_policy_data(cxlr);
+	struct sysram_chunk *c;
+
+	guard(mutex)(&sr->lock);
+	c = cxl_dc_group_data(group);
+	/* Already taken out while unbinding: nothing uses the memory. */
+	if (!c)
+		return;
+	dev_crit(&cxlr->dev,
+		 "device took %pra back by force: taking it out of use now\n",
+		 &c->range[0]);
+	/* The library forgets the group when this returns. */
+	c->group = NULL;
+	c->give_back = false;
+	sysram_queue(sr, c);
+}
+
+static const struct cxl_dc_policy_ops sysram_dc_ops = {
+	.name = "cxl_region_sysram",
+	.tag_mode = CXL_DC_TAG_UNTAGGED,
+	.validate = sysram_validate,
+	.activate = sysram_activate,
+	.release = sysram_release,
+	.force_release = sysram_force_release,
+};
+
+/* --- binding -------------------------------------------------------------- */
+
+/*
+ * Unbinding: take every chunk out before the library forgets the groups.
+ * Waits as long as pinned pages keep memory online; see the DOC block.
+ */
+static void sysram_drain(void *data)
+{
+	struct sysram *sr = data;
+	struct sysram_chunk *c, *next;
+
+	scoped_guard(mutex, &sr->lock) {
+		WRITE_ONCE(sr->dying, true);
+		list_for_each_entry_safe(c, next, &sr->plugged, node)
+			sysram_queue(sr, c);
+	}
+	while (!wait_event_idle_timeout(sr->drained,
+					list_empty_careful(&sr->releasing),
+					30 * HZ))
+		dev_warn(&sr->cxlr->dev,
+			 "unbind waits for memory still in use to go offline\n");
+}
+
+static void sysram_stop(void *data)
+{
+	struct sysram *sr = data;
+
+	kthread_stop(sr->worker);
+	/* Only chunks that never got queued are left: none after a drain. */
+	WARN_ON_ONCE(!list_empty(&sr->plugged) || !list_empty(&sr->releasing));
+	memory_group_unregister(sr->mgid);
+}
+
+static int sysram_group(struct sysram *sr)
+{
+	struct cxl_region *cxlr = sr->cxlr;
+	unsigned long pages = PHYS_PFN(resource_size(cxlr->params.res));
+
+	if (cxlr->mode == CXL_PARTMODE_RAM)
+		return memory_group_register_static(sr->nid, pages);
+	return memory_group_register_dynamic(sr->nid,
+				PHYS_PFN(memory_block_size_bytes()));
+}
+
+static struct sysram *sysram_alloc(struct cxl_region *cxlr)
+{
+	struct resource *res = cxlr->params.res;
+	struct sysram *sr;
+	int rc;
+
+	sr = devm_kzalloc(&cxlr->dev, sizeof(*sr), GFP_KERNEL);
+	if (!sr)
+		return ERR_PTR(-ENOMEM);
+	sr->cxlr = cxlr;
+	sr->ops = sysram_dc_ops;
+	sr->ops.granularity = memory_block_size_bytes();
+	sr->online_type = MMOP_ONLINE_MOVABLE;
+	mutex_init(&sr->lock);
+	INIT_LIST_HEAD(&sr->plugged);
+	INIT_LIST_HEAD(&sr->releasing);
+	init_waitqueue_head(&sr->wq);
+	init_waitqueue_head(&sr->drained);
+	timer_setup(&sr->watchdog, sysram_watchdog, 0);
+
+	sr->nid = phys_to_target_node(res->start);
+	if (sr->nid == NUMA_NO_NODE)
+		sr->nid = memory_add_physaddr_to_nid(res->start);
+	sr->mgid = sysram_group(sr);
+	if (sr->mgid < 0)
+		return ERR_PTR(sr->mgid);
+	sr->worker = kthread_run(sysram_worker, sr, "cxl_sysram/%d", cxlr->id);
+	if (IS_ERR(sr->worker)) {
+		memory_group_unregister(sr->mgid);
+		return ERR_CAST(sr->worker);
+	}
+	rc = devm_add_action_or_reset(&cxlr->dev, sysram_stop, sr);
+	return rc ? ERR_PTR(rc) : sr;
+}
+
+/* A static RAM region: all of it, at once. */
+static int sysram_plug_region(struct sysram *sr)
+{
+	struct sysram_chunk *c = sysram_chunk_alloc(1);
+	int rc;
+
+	if (!c)
+		return -ENOMEM;
+	c->range[0] = (struct range) {
+		.start = sr->cxlr->params.res->start,
+		.end = sr->cxlr->params.res->end,
+	};
+	scoped_guard(mutex, &sr->lock)
+		rc = sysram_plug(sr, c);
+	if (rc) {
+		kfree(c);
+		return rc;
+	}
+	return devm_add_action_or_reset(&sr->cxlr->dev, sysram_drain, sr);
+}
+
+static int cxl_region_sysram_probe(struct device *dev)
+{
+	struct cxl_region *cxlr = container_of(dev, struct cxl_region, dev);
+	struct resource *res = cxlr->params.res;
+	u64 mbs = memory_block_size_bytes();
+	struct sysram *sr;
+	int rc;
+
+	if (cxlr->mode != CXL_PARTMODE_RAM &&
+	    cxlr->mode != CXL_PARTMODE_DYNAMIC_RAM_1)
+		return -ENXIO;
+	rc = devm_cxl_region_enable(cxlr);
+	if (rc)
+		return rc;
+	if (!IS_ALIGNED(res->start, mbs) || !IS_ALIGNED(resource_size(res), mbs)) {
+		dev_err(dev, "%pr is not aligned to the memory block size %#llx\n",
+			res, mbs);
+		return -ENXIO;
+	}
+
+	sr = sysram_alloc(cxlr);
+	if (IS_ERR(sr))
+		return PTR_ERR(sr);
+	dev_set_drvdata(dev, sr);
+
+	if (cxlr->mode == CXL_PARTMODE_RAM)
+		return sysram_plug_region(sr);
+
+	/* Extents the device already has are read back and added now. */
+	rc = devm_cxl_dc_register_policy(dev, cxlr, &sr->ops, sr);
+	if (rc)
+		return rc;
+	return devm_add_action_or_reset(dev, sysram_drain, sr);
+}
+
+static ssize_t online_type_show(struct device *dev,
+				struct device_attribute *attr, char *buf)
+{
+	struct sysram *sr = dev_get_drvdata(dev);
+
+	return sysfs_emit(buf, "%s\n",
+			  mhp_online_type_to_str(READ_ONCE(sr->online_type)));
+}
+
+static ssize_t online_type_store(struct device *dev,
+				 struct device_attribute *attr,
+				 const char *buf, size_t len)
+{
+	struct sysram *sr = dev_get_drvdata(dev);
+	int type = mhp_online_type_from_str(buf);
+
+	if (type < 0)
+		return type;
+	WRITE_ONCE(sr->online_type, type);
+	return len;
+}
+static DEVICE_ATTR_RW(online_type);
+
+static struct attribute *cxl_region_sysram_attrs[] = {
+	&dev_attr_online_type.attr,
+	NULL,
+};
+ATTRIBUTE_GROUPS(cxl_region_sysram);
+
+static struct cxl_driver cxl_region_sysram_driver = {
+	.name = "cxl_region_sysram",
+	.probe = cxl_region_sysram_probe,
+	.id = CXL_DEVICE_REGION,
+	.drv = {
+		.dev_groups = cxl_region_sysram_groups,
+	},
+};
+
+module_cxl_driver(cxl_region_sysram_driver);
+
+MODULE_ALIAS_CXL(CXL_DEVICE_REGION);
+MODULE_DESCRIPTION("CXL: region memory as System RAM, hot-plugged per extent");
+MODULE_LICENSE("GPL");
+MODULE_IMPORT_NS("CXL");

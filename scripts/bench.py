@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+"""Benchmark (`make bench`): how fast 1 GiB becomes System RAM and goes
+away again through cxl_region_sysram, against upstream's path for a static
+RAM region (kmem binding the region's dax device, blocks onlined through
+sysfs, as `daxctl online-memory` does), and against the kernel's own
+onlining of the same DC memory.  One VM run; each figure is
+the median of a few rounds; prints ratios.  (A CXL RAM region's dax
+device binds to kmem by itself in 7.3; the memory is added offline, the
+default online type of this kernel, and onlined through sysfs.)
+
+Times come from the guest's trace buffer on CLOCK_MONOTONIC.  sysram
+online runs from the offer's first DC event record to the moment a guest
+loop polling every 2 ms sees the last block online (a trace_marker
+write); sysram release from the release's event record to the Release DC
+record, sent once the memory is removed.  The other paths are bracketed
+by trace_marker writes in the same guest command.  "kernel onlining" is
+onlining already-added blocks through sysfs; "kernel add+online" is kmem
+adding and onlining the memory by itself (auto_online_blocks)."""
+import argparse
+import os
+import re
+import statistics
+import sys
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [os.path.join(TOP, 'scripts'), os.path.join(TOP, 'tests')]
+from vm import VM  # noqa: E402
+from cxl import (DEV, G, MEMORY, SYSRAM, bind, block_size,  # noqa: E402
+                 create_dc_region, create_ram_region, device_extents,
+                 qmp_ok, region_base, sh, unbind, wait_for)
+
+DAX = '/sys/bus/dax'
+
+
+TRACE = '/sys/kernel/tracing'
+# A marker's 'function' is tracing_mark_write, or an address without
+# kallsyms.
+_STAMP = re.compile(r'\s(\d+\.\d+): (tracing_mark_write|0x[0-9a-f]+|'
+                    r'cxl_dc_event|cxl_dc_accept|cxl_dc_released): (\S+)')
+
+
+def mark(name):
+    return f'echo {name} > {TRACE}/trace_marker'
+
+
+def stamps(vm):
+    """[(seconds, what)] from the trace buffer, then empty it: what is
+    the marker text, or 'event' for a DC event record."""
+    out = sh(vm, f'cat {TRACE}/trace; echo > {TRACE}/trace')
+    res = []
+    for m in _STAMP.finditer(out):
+        what = {'cxl_dc_event': 'event', 'cxl_dc_accept': 'accept',
+                'cxl_dc_released': 'released'}.get(m.group(2), m.group(3))
+        res.append((float(m.group(1)), what))
+    return res
+
+
+def span(recs, a, b):
+    """Seconds from the first record a to the first record b."""
+    ta = next(t for t, w in recs if w == a)
+    tb = next(t for t, w in recs if w == b)
+    return tb - ta
+
+
+def wait_cmd(blocks, state):
+    """Guest loop until every block is in state ('gone': removed), on
+    shell builtins so that polling costs the guest little."""
+    names = ' '.join(f'memory{b}' for b in blocks)
+    if state == 'gone':
+        cond = f'n=0; for b in {names}; do [ -e $b ] && n=1; done; [ $n = 0 ]'
+    else:
+        cond = (f'n=0; for b in {names}; do read s < $b/state && '
+                f'[ "$s" = {state} ] && n=$((n+1)); done; '
+                f'[ $n = {len(blocks)} ]')
+    return f'cd {MEMORY}; until {cond}; do usleep 2000; done'
+
+
+def set_blocks(blocks, state):
+    return f'cd {MEMORY}; ' + '; '.join(
+        f'echo {state} > memory{b}/state' for b in blocks)
+
+
+class Bench:
+    def __init__(self, vm, rounds):
+        self.vm, self.rounds = vm, rounds
+        self.t = {}
+        sh(vm, f'echo mono > {TRACE}/trace_clock; '
+               f'echo 1 > {TRACE}/events/cxl/cxl_dc_event/enable; '
+               f'echo 1 > {TRACE}/events/cxl/cxl_dc_accept/enable; '
+               f'echo 1 > {TRACE}/events/cxl/cxl_dc_released/enable; '
+               f'echo > {TRACE}/trace')
+
+    def add(self, key, seconds):
+        self.t.setdefault(key, []).append(seconds)
+
+    def med(self, key):
+        return statistics.median(self.t[key])
+
+    def static_dax_kmem(self):
+        vm = self.vm
+        region = create_ram_region(vm, G)
+        sh(vm, f'echo {region} > /sys/bus/cxl/drivers_probe')
+        wait_for('dax0.0', lambda: vm.run(f'[ -e {DAX}/devices/dax0.0 ]')[0] == 0)
+        bs, base = block_size(vm), region_base(vm, region)
+        blocks = [base // bs + i for i in range(G // bs)]
+        # A CXL RAM region's dax device binds to kmem by itself; start the
+        # rounds from the unbound device.
+        sh(vm, wait_cmd(blocks, 'offline'))
+        sh(vm, f'echo dax0.0 > {DAX}/drivers/kmem/unbind; '
+               + wait_cmd(blocks, 'gone'))
+        for _ in range(self.rounds):
+            # Upstream's path: kmem adds the memory (offline: the default
+            # online type of this kernel), then user space onlines it.
+            stamps(vm)
+            sh(vm, '; '.join([
+                mark('start'), f'echo dax0.0 > {DAX}/drivers/kmem/bind',
+                wait_cmd(blocks, 'offline'), mark('added'),
+                set_blocks(blocks, 'online_movable'), mark('online'),
+                set_blocks(blocks, 'offline'), mark('offline'),
+                f'echo dax0.0 > {DAX}/drivers/kmem/unbind',
+                wait_cmd(blocks, 'gone'), mark('gone')]), 300)
+            r = stamps(vm)
+            self.add('kmem online', span(r, 'start', 'online'))
+            self.add('static: kernel onlining', span(r, 'added', 'online'))
+            self.add('kmem release', span(r, 'online', 'gone'))
+            self.add('static: kernel offlining', span(r, 'online', 'offline'))
+        # The kernel adding and onlining it by itself, no user space step:
+        # kmem with auto_online_blocks=online_movable.
+        auto = f'{MEMORY}/auto_online_blocks'
+        old = sh(vm, f'cat {auto}').strip()
+        sh(vm, f'echo online_movable > {auto}')
+        for _ in range(self.rounds):
+            stamps(vm)
+            sh(vm, '; '.join([
+                mark('start'), f'echo dax0.0 > {DAX}/drivers/kmem/bind',
+                wait_cmd(blocks, 'online'), mark('online'),
+                set_blocks(blocks, 'offline'),
+                f'echo dax0.0 > {DAX}/drivers/kmem/unbind',
+                wait_cmd(blocks, 'gone')]), 300)
+            self.add('kmem auto-online (kernel)',
+                     span(stamps(vm), 'start', 'online'))
+        sh(vm, f'echo {old} > {auto}')
+        # Give the device's decoder back for the DC region.
+        sh(vm, f'echo {region} > /sys/bus/cxl/drivers/cxl_region/unbind; '
+               f'echo 0 > {DEV}/{region}/commit; '
+               f'echo {region} > {DEV}/decoder0.0/delete_region; '
+               f'echo 0 > {DEV}/decoder2.0/dpa_size')
+
+    def dc_sysram(self):
+        vm = self.vm
+        region = create_dc_region(vm, G)
+        bind(vm, region, SYSRAM)
+        bs, base = block_size(vm), region_base(vm, region)
+        blocks = [base // bs + i for i in range(G // bs)]
+        for _ in range(self.rounds):
+            stamps(vm)
+            # The poller runs before the offer is made, so that it sees
+            # the last block come online, not when the host asked it to.
+            sh(vm, f"({wait_cmd(blocks, 'online')}; {mark('online')}) "
+                   '>/dev/null 2>&1 &')
+            qmp_ok(vm.add_capacity([(0, G)]))
+            wait_for('online', lambda: 'online' in
+                     sh(vm, f'cat {TRACE}/trace'), timeout=300)
+            r = stamps(vm)
+            self.add('sysram online', span(r, 'event', 'online'))
+            self.add('sysram: offer to accept', span(r, 'event', 'accept'))
+            qmp_ok(vm.release_capacity([(0, G)]))
+            wait_for('released', lambda: device_extents(vm) == [])
+            # Until Release DC went out: the memory was removed before.
+            self.add('sysram release', span(stamps(vm), 'event', 'released'))
+        # The kernel's own onlining of the same memory: added offline by
+        # the driver, onlined through sysfs.
+        sh(vm, f'echo offline > {DEV}/{region}/online_type')
+        for _ in range(self.rounds):
+            qmp_ok(vm.add_capacity([(0, G)]))
+            sh(vm, wait_cmd(blocks, 'offline'), 300)
+            stamps(vm)
+            sh(vm, '; '.join([
+                mark('start'), set_blocks(blocks, 'online_movable'),
+                mark('online'), set_blocks(blocks, 'offline'),
+                mark('offline')]))
+            r = stamps(vm)
+            self.add('dc: kernel onlining', span(r, 'start', 'online'))
+            self.add('dc: kernel offlining', span(r, 'online', 'offline'))
+            qmp_ok(vm.release_capacity([(0, G)]))
+            sh(vm, wait_cmd(blocks, 'gone'), 300)
+            wait_for('released', lambda: device_extents(vm) == [])
+        unbind(vm, region)
+
+    def report(self):
+        print(f'\n1 GiB, median of {self.rounds} rounds (ms, each round)')
+        for k in sorted(self.t):
+            vals = ', '.join(f'{v * 1000:.0f}' for v in self.t[k])
+            print(f'  {k:28s} {self.med(k) * 1000:7.0f} ms   ({vals})')
+        ratios = [
+            ('online:  sysram / dax+kmem', 'sysram online', 'kmem online',
+             0.7),
+            ('online:  sysram / kernel onlining', 'sysram online',
+             'dc: kernel onlining', 1.5),
+            ('online:  sysram / kernel add+online', 'sysram online',
+             'kmem auto-online (kernel)', 1.5),
+            ('release: sysram / dax+kmem', 'sysram release', 'kmem release',
+             0.7),
+            ('release: sysram / kernel offlining', 'sysram release',
+             'dc: kernel offlining', 1.5),
+        ]
+        print()
+        for title, a, b, target in ratios:
+            r = self.med(a) / self.med(b)
+            print(f'  {title:36s} {r:5.2f}x  (target <= {target}x: '
+                  f'{"met" if r <= target else "NOT met"})')
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--kernel', default=os.path.join(TOP, 'out', 'bzImage'))
+    ap.add_argument('--initrd',
+                    default=os.path.join(TOP, 'out', 'initramfs.cpio.gz'))
+    ap.add_argument('--rounds', type=int, default=3)
+    args = ap.parse_args()
+    with VM() as vm:
+        vm.start(kernel=args.kernel, initrd=args.initrd, ram_size='1G')
+        vm.wait_ready()
+        b = Bench(vm, args.rounds)
+        b.static_dax_kmem()
+        b.dc_sysram()
+        b.report()
+
+
+if __name__ == '__main__':
+    main()
