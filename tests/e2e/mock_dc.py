@@ -8,7 +8,7 @@ them; after each test it must have seen no violation, and its accepted list
 must match the guest's extentZ.N directories."""
 import uuid
 
-from cxl import DC_EVENTS, DEV, M, POLICY, sh, sysfs_extents, trace_on, \
+from cxl import DC_EVENTS, DEV, M, POLICY, policy, sh, sysfs_extents, trace_on, \
     trace_records, wait_for
 from cxl_mock import (K, PLAT, T, knob, accepted, agree, chain, discover,
                       create_region, mock_stats, offer, one_way_roots, rec,
@@ -168,6 +168,32 @@ def test_forced_release_reaches_policy(vm):
     # Forced: the device already took it, the host sends no Release DC.
     assert st['releases'] == before['releases'], st
     assert st['forced'] - before['forced'] == 3, st
+    agree(vm, 'shared')
+
+
+def test_forced_release_of_pending_release(vm):
+    """The device takes back by force what the policy is still releasing:
+    the policy hears force_release, the host sends no Release DC, and the
+    policy's later completion finds nothing left to answer."""
+    d = T['shared']
+    offer(vm, 'shared', chain([(d['dpa'] + 40 * M, M)]))
+    policy(vm, 'release', 'busy')
+    try:
+        before = mock_stats(vm, 'shared')
+        knob(vm, 'shared', 'dc_del_extent', rec(d['dpa'] + 40 * M, M))
+        wait_for('release-pending', lambda: any(
+            e['state'] == 'release-pending'
+            for e in sysfs_extents(vm, d['region']).values()))
+        knob(vm, 'shared', 'dc_force_del_extent', rec(d['dpa'] + 40 * M, M))
+        wait_for('forced', lambda: not sysfs_extents(vm, d['region']))
+        policy(vm, 'complete', 1)
+    finally:
+        policy(vm, 'release', 'ok')
+    st = mock_stats(vm, 'shared')
+    assert st['releases'] == before['releases'], st
+    assert st['forced'] - before['forced'] == 1, st
+    log = sh(vm, f'cat {POLICY}/log')
+    assert f'force_release {d["region"]} nr=1' in log.splitlines()[-1], log
     agree(vm, 'shared')
 
 

@@ -1207,7 +1207,10 @@ static void dc_start_release(struct cxl_dc_dev *dcd, struct cxl_dc_group *group)
  * @group: a group whose release the policy answered with -EBUSY
  *
  * Sends Release Dynamic Capacity for the group and forgets it.  The policy
- * must not use @group afterwards.
+ * must not use @group afterwards.  When the device has meanwhile taken the
+ * group back by force, nothing is sent: the forced release owns the group
+ * and still calls the policy's @force_release, which is then the last call
+ * for @group.
  *
  * Context: process context, no lock held that the library takes.
  */
@@ -1216,8 +1219,11 @@ void cxl_dc_release_done(struct cxl_dc_group *group)
 	struct cxl_dc_region *dcr = group->dcr;
 	struct cxl_dc_dev *dcd = dcr->dcd;
 
-	scoped_guard(mutex, &dcd->lock)
+	scoped_guard(mutex, &dcd->lock) {
+		if (group->forced)
+			return;
 		dc_group_give_back(dcd, group);
+	}
 	dc_region_uevent(dcr);
 }
 EXPORT_SYMBOL_NS_GPL(cxl_dc_release_done, "CXL");
