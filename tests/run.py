@@ -124,12 +124,17 @@ def run_suite(name, args, res, first):
     tests = [(n, f) for n, f in vars(mod).items()
              if n.startswith('test_') and callable(f)]
     tests.sort(key=lambda t: t[1].__code__.co_firstlineno)
-    with VM() as vm:
+    with VM(workdir=os.environ.get("VM_WORKDIR")) as vm:
         vm.start(kernel=args.kernel, initrd=args.initrd,
                  **getattr(mod, 'VM_ARGS', {}))
         vm.wait_ready()
         print(f'# [{res.flavour}] suite {name}: guest ready after '
               f'{vm.boot_time:.1f}s', flush=True)
+        # kmemleak scans after each suite (check_reports); its automatic
+        # scan on a KASAN kernel under TCG can stall the guest for a
+        # minute or more, longer than a test command may take.
+        vm.run('[ -e /sys/kernel/debug/kmemleak ] && '
+               'echo scan=off > /sys/kernel/debug/kmemleak; true')
         if first:
             kunit(vm.console(), res)
             if res.flavour == 'debug':
