@@ -35,6 +35,8 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_KERNEL = os.path.join(TOP, 'out', 'bzImage')
 DEFAULT_INITRD = os.path.join(TOP, 'out', 'initramfs.cpio.gz')
 DCD_PATH = '/machine/peripheral/cxl-dcd0'
+# How much longer than its own timeout a command's answer may take
+STALL_GRACE = 300
 READY = b'\x1fREADY\n'
 
 
@@ -280,7 +282,18 @@ class VM:
             self.ser.sendall(f'{self._seq} {tmo} {b64}\n'.encode())
         except OSError as e:
             raise VMError(f'command channel send failed ({e}): QEMU gone?' + self._tail())
-        m = self._read_until(rb'\x1fEND %d (\d+)\n' % self._seq, tmo + 30)
+        end = rb'\x1fEND %d (\d+)\n' % self._seq
+        try:
+            m = self._read_until(end, tmo + 30)
+        except TimeoutError:
+            # The guest kills the command at tmo, so a late answer means
+            # the guest or the channel stalled (seen now and then on the
+            # debug kernel under TCG, with no kernel report). Say so and
+            # wait longer rather than misread the next command's output.
+            print(f'[vm] command {self._seq}: no answer after {tmo + 30}s, '
+                  f'waiting up to {STALL_GRACE}s more', file=sys.stderr)
+            m = self._read_until(end, STALL_GRACE)
+            print(f'[vm] command {self._seq}: answered late', file=sys.stderr)
         out = self._buf[:m.start()].decode('utf-8', 'replace')
         self._buf = self._buf[m.end():]
         rc = int(m.group(1))
