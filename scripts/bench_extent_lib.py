@@ -24,18 +24,13 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(TOP, 'scripts'), os.path.join(TOP, 'tests')]
 
 from vm import VM  # noqa: E402
-from cxl import POLICY, sh  # noqa: E402
+from cxl import POLICY, dc_stats, sh  # noqa: E402
 from cxl_mock import (K, PLAT, T, create_region, discover,  # noqa: E402
                       mock_stats, one_way_roots)
 
 EXT = 32 * K      # extent size: a multiple of the mock's 4 KiB block
 SAMPLE = 64       # offers and releases measured at each size
 MOCK_EXTENT = 64  # the mock's own kmalloc per accepted extent (kmalloc-64)
-
-
-def lib_stats(vm, dev):
-    out = sh(vm, f'cat /sys/kernel/debug/cxl/{dev}/dc_stats')
-    return {k: int(v) for k, v in (ln.split() for ln in out.splitlines())}
 
 
 def slab_kib(vm):
@@ -61,11 +56,11 @@ def inject(vm, d, first, n, chain_len, knob='dc_inject_extent'):
 def measure(vm, d, live):
     """Offer SAMPLE single-extent offers above the live set, then release
     them one record each; returns (ns per offered, ns per released)."""
-    a = lib_stats(vm, d['plat'])
+    a = dc_stats(vm, d['plat'])
     inject(vm, d, live, SAMPLE, 1)
-    b = lib_stats(vm, d['plat'])
+    b = dc_stats(vm, d['plat'])
     inject(vm, d, live, SAMPLE, 1, knob='dc_del_extent')
-    c = lib_stats(vm, d['plat'])
+    c = dc_stats(vm, d['plat'])
     assert b['offered'] - a['offered'] == SAMPLE
     assert b['responses'] - a['responses'] == SAMPLE
     assert c['release_records'] - b['release_records'] == SAMPLE
@@ -115,7 +110,7 @@ def main():
         assert int(n) == 4096, n
         off4k, rel4k = measure(vm, d, 4096)
 
-        ls = lib_stats(vm, d['plat'])
+        ls = dc_stats(vm, d['plat'])
         per_ext = (slab1 - slab0) * 1024 / (4096 - 64) - MOCK_EXTENT
         lib = ls['extent_bytes'] + ls['group_bytes']
         print(f'offer   cost per extent:  64 live {off64 / 1000:8.1f} us   '

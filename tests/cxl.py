@@ -147,8 +147,10 @@ def assert_agree(vm, region, dpa_base=0):
     return dev
 
 
-def dc_stats(vm):
-    out = sh(vm, 'cat /sys/kernel/debug/cxl/*/dc_stats')
+def dc_stats(vm, dev='*'):
+    """The extent library's counters for a device (debugfs, named by the
+    device's parent: a PCI address, or cxl_mem.N for a mock)."""
+    out = sh(vm, f'cat /sys/kernel/debug/cxl/{dev}/dc_stats')
     return {k: int(v) for k, v in (ln.split() for ln in out.splitlines())}
 
 

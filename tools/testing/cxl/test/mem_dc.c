@@ -272,6 +272,13 @@ static int mock_get_dc_extent_list(struct mock_dc *mdc,
 	return 0;
 }
 
+/* A non-empty, non-wrapping [dpa, dpa + len) lies wholly inside @e */
+static bool mock_dc_holds(const struct mock_dc_extent *e, u64 dpa, u64 len)
+{
+	return len && dpa + len > dpa && dpa >= e->dpa &&
+	       dpa + len <= e->dpa + e->len;
+}
+
 static bool mock_dc_overlaps(struct list_head *list, u64 dpa, u64 len)
 {
 	struct mock_dc_extent *e;
@@ -333,8 +340,7 @@ static int mock_add_dc_response(struct mock_dc *mdc, struct cxl_mbox_cmd *cmd)
 			list_first_entry(&front->extents, typeof(*oe), node);
 		for (; !list_entry_is_head(oe, &front->extents, node);
 		     oe = list_next_entry(oe, node))
-			if (len && dpa + len > dpa && dpa >= oe->dpa &&
-			    dpa + len <= oe->dpa + oe->len)
+			if (mock_dc_holds(oe, dpa, len))
 				break;
 		if (list_entry_is_head(oe, &front->extents, node) ||
 		    (oe == mdc->cursor && dpa < mdc->cursor_end)) {
@@ -404,8 +410,7 @@ static int mock_release_dc(struct mock_dc *mdc, struct cxl_mbox_cmd *cmd)
 		bool found = false;
 
 		list_for_each_entry(e, &mdc->accepted, node)
-			if (len && dpa >= e->dpa && dpa + len > dpa &&
-			    dpa + len <= e->dpa + e->len) {
+			if (mock_dc_holds(e, dpa, len)) {
 				found = true;
 				break;
 			}
