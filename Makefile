@@ -30,7 +30,8 @@ deps:
 kernel: deps
 	@scripts/kernel.sh build $(FLAVOUR)
 	@scripts/build-guest.sh $(BUILD)/guest >/dev/null
-	@MODSETS=$(OUT)/modules$(SFX) scripts/mkinitramfs.sh $(INITRD) \
+	@MODSETS=$(OUT)/modules$(SFX) GUEST_TOOLS=daxctl KBUILD_OBJ=$(BUILD)/obj$(SFX) \
+		scripts/mkinitramfs.sh $(INITRD) \
 		$(BUILD)/guest/* $(OUT)/modules$(SFX)/*.ko >/dev/null
 
 kernel-debug:

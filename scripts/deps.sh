@@ -2,12 +2,13 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # Install what building and testing need on Debian 12: the kernel build
-# tools, busybox-static for the guest, and QEMU 10.0 from bookworm-backports
+# tools, busybox-static and daxctl for the guest, and QEMU 10.0 from bookworm-backports
 # (its CXL Dynamic Capacity emulation).  Does nothing when all is there.
 set -euo pipefail
 
 PKGS="build-essential bc bison flex libelf-dev libssl-dev cpio kmod \
-	busybox-static python3 python3-ply python3-git perl gzip xz-utils git dwarves"
+	busybox-static python3 python3-ply python3-git perl gzip xz-utils git dwarves \
+	daxctl"
 QEMU_VERSION=1:10.0
 
 missing=""

@@ -35,6 +35,28 @@ for prog in "$@"; do
 done
 
 # Print the modules of a directory, each after its dependencies.
+# Dynamically linked tools from the host (GUEST_TOOLS, names on $PATH), with
+# the shared libraries ldd names, at the same paths: upstream's user space,
+# for the benchmarks that time the paths users take.
+for tool in ${GUEST_TOOLS:-}; do
+	bin=$(command -v "$tool") || { echo "$0: no $tool on this host" >&2; exit 1; }
+	install -D -m 755 "$bin" "$root/usr/bin/$tool"
+	for lib in $(ldd "$bin" | grep -o '/[^ ]*'); do
+		[ -e "$root$lib" ] || install -D -m 755 "$(realpath "$lib")" "$root$lib"
+	done
+done
+
+# What the kernel has built in (KBUILD_OBJ: its build directory), so that
+# libkmod in those tools finds kmem and device_dax built in, not missing.
+if [ -n "${KBUILD_OBJ:-}" ] && [ -f "$KBUILD_OBJ/modules.builtin" ]; then
+	krel=$(cat "$KBUILD_OBJ/include/config/kernel.release")
+	mkdir -p "$root/lib/modules/$krel"
+	cp "$KBUILD_OBJ/modules.builtin" "$KBUILD_OBJ/modules.builtin.modinfo" \
+		"$root/lib/modules/$krel/"
+	: >"$root/lib/modules/$krel/modules.order"
+	depmod -b "$root" "$krel"
+fi
+
 module_order() {
 	python3 - "$1" <<-'EOPY'
 	import os, subprocess, sys

@@ -37,6 +37,8 @@ DEFAULT_INITRD = os.path.join(TOP, 'out', 'initramfs.cpio.gz')
 DCD_PATH = '/machine/peripheral/cxl-dcd0'
 # How much longer than its own timeout a command's answer may take
 STALL_GRACE = 300
+# Seconds of silence on the command channel before a nudge (_read_until).
+NUDGE_S = 10
 READY = b'\x1fREADY\n'
 
 
@@ -61,6 +63,7 @@ class VM:
         self.debug = False
         self._buf = b''
         self._seq = 0
+        self.nudges = 0
         self._console_cache = ''
 
     # -- lifecycle ---------------------------------------------------------
@@ -242,17 +245,30 @@ class VM:
 
     # -- guest commands (virtio console) ----------------------------------------
 
-    def _read_until(self, pattern, timeout):
+    def _read_until(self, pattern, timeout, nudge=False):
+        """Read the command channel until pattern.  With nudge, every
+        NUDGE_S of silence sends an empty line, which the guest's loop
+        skips: under TCG the virtio console now and then sits on data in
+        either direction until the next input arrives."""
         rx = re.compile(pattern, re.S)
         end = time.monotonic() + timeout
+        quiet = time.monotonic()
         while True:
             m = rx.search(self._buf)
             if m:
                 return m
-            left = end - time.monotonic()
+            now = time.monotonic()
+            left = end - now
             if left <= 0:
                 raise TimeoutError(f'command channel: no {pattern!r} in {timeout}s; '
                                    f'got {self._buf[-500:]!r}' + self._tail())
+            if nudge and now - quiet >= NUDGE_S:
+                self.nudges += 1
+                quiet = now
+                try:
+                    self.ser.sendall(b'\n')
+                except OSError:
+                    pass
             if select.select([self.ser], [], [], min(left, 1.0))[0]:
                 try:
                     data = self.ser.recv(65536)
@@ -262,6 +278,7 @@ class VM:
                     raise VMError('QEMU closed the command channel (guest died?)' +
                                   self._tail())
                 self._buf += data
+                quiet = time.monotonic()
 
     def wait_ready(self, timeout=None):
         if self.ready:
@@ -284,15 +301,16 @@ class VM:
             raise VMError(f'command channel send failed ({e}): QEMU gone?' + self._tail())
         end = rb'\x1fEND %d (\d+)\n' % self._seq
         try:
-            m = self._read_until(end, tmo + 30)
+            m = self._read_until(end, tmo + 30, nudge=True)
         except TimeoutError:
             # The guest kills the command at tmo, so a late answer means
             # the guest or the channel stalled (seen now and then on the
             # debug kernel under TCG, with no kernel report). Say so and
             # wait longer rather than misread the next command's output.
             print(f'[vm] command {self._seq}: no answer after {tmo + 30}s, '
-                  f'waiting up to {STALL_GRACE}s more', file=sys.stderr)
-            m = self._read_until(end, STALL_GRACE)
+                  f'waiting up to {STALL_GRACE}s more; channel queues: '
+                  f'{self._channel_state()}', file=sys.stderr)
+            m = self._read_until(end, STALL_GRACE, nudge=True)
             print(f'[vm] command {self._seq}: answered late', file=sys.stderr)
         out = self._buf[:m.start()].decode('utf-8', 'replace')
         self._buf = self._buf[m.end():]
@@ -302,6 +320,22 @@ class VM:
         if check and rc:
             raise VMError(f'{cmd!r} failed rc={rc}:\n{out}')
         return rc, out
+
+    def _channel_state(self):
+        """QEMU's view of the command channel's virtqueues (port 0: queue 0
+        host to guest, queue 1 guest to host), for a stall report."""
+        res = []
+        for q in (0, 1):
+            try:
+                r = self.qmp('x-query-virtio-queue-status', queue=q,
+                             path='/machine/peripheral/vser0/virtio-backend')
+                r = r.get('return', r)
+                res.append({k: r.get(k) for k in (
+                    'last-avail-idx', 'shadow-avail-idx', 'used-idx',
+                    'signalled-used', 'signalled-used-valid', 'inuse')})
+            except Exception as e:  # a report only: never fail on it
+                res.append(repr(e))
+        return res
 
     # -- QMP ---------------------------------------------------------------
 

@@ -17,8 +17,11 @@
  * A region driver of the CXL region family, picked per region with
  * ``regionZ/driver_override``.  It hot-plugs region memory as
  * ``System RAM (cxl_region_sysram)`` on the region's NUMA node, onlined as
- * ``regionZ/online_type`` says (``online_movable`` unless changed; a
- * write applies to memory added afterwards).
+ * ``regionZ/online_type`` says.  That starts, at each bind, from the
+ * ``online_type`` module parameter (``online_movable`` unless set): a host
+ * that binds regions with no userspace step, or re-binds a region whose
+ * capacity the device still holds, picks it before any memory is added.
+ * A write to ``regionZ/online_type`` applies to memory added afterwards.
  *
  * On a Dynamic Capacity region it is the extent library's policy: every
  * accepted group (one untagged extent, or every extent of one tag) is
@@ -35,7 +38,8 @@
  * offlined stays plugged, shows ``release-pending``, and is retried with
  * growing pauses until it goes; then the device gets its Release DC.
  * A forced release is logged as critical and the memory is taken out of
- * use at once, as far as offlining allows.
+ * use at once, as far as offlining allows; the library then gives back
+ * whatever the device left of the group.
  *
  * Unbinding removes every group's memory first: a group the device did
  * not ask for stays accepted on the device and the next policy bound to
@@ -51,6 +55,32 @@
 
 static const char sysram_res_name[] = "System RAM (cxl_region_sysram)";
 
+static int sysram_default_online_type = MMOP_ONLINE_MOVABLE;
+
+static int online_type_param_set(const char *val, const struct kernel_param *kp)
+{
+	int type = mhp_online_type_from_str(val);
+
+	if (type < 0)
+		return type;
+	WRITE_ONCE(sysram_default_online_type, type);
+	return 0;
+}
+
+static int online_type_param_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%s\n", mhp_online_type_to_str(
+				READ_ONCE(sysram_default_online_type)));
+}
+
+static const struct kernel_param_ops online_type_param_ops = {
+	.set = online_type_param_set,
+	.get = online_type_param_get,
+};
+module_param_cb(online_type, &online_type_param_ops, NULL, 0644);
+MODULE_PARM_DESC(online_type,
+		 "regionZ/online_type of a region at bind (default: online_movable)");
+
 /* How long one offline attempt may try to migrate pages, first and most. */
 #define SYSRAM_TRY_MS		2000U
 #define SYSRAM_TRY_MAX_MS	10000U
@@ -60,8 +90,8 @@ static const char sysram_res_name[] = "System RAM (cxl_region_sysram)";
 /**
  * struct sysram_chunk - memory added as one unit
  * @node: entry in &sysram.plugged or &sysram.releasing
- * @group: the library's group, NULL for a static region or once the
- *	device took the memory by force
+ * @group: the library's group, NULL for a static region or once
+ *	unbinding took the memory out
  * @give_back: the device asked for it: confirm with cxl_dc_release_done()
  * @tries: failed offline attempts so far
  * @next_try: when the worker tries again (jiffies)
@@ -156,7 +186,7 @@ static bool sysram_done(struct sysram *sr, struct sysram_chunk *c, int rc)
 		dev_info(&sr->cxlr->dev, "%pra released after %u retries\n",
 			 &c->range[0], c->tries);
 	list_del(&c->node);
-	/* Under the lock: force_release() may clear @group concurrently. */
+	/* Under the lock: unbinding may clear @group concurrently. */
 	if (c->group && c->give_back)
 		cxl_dc_release_done(c->group);
 	else if (c->group)
@@ -335,8 +365,8 @@ static int sysram_release(struct cxl_region *cxlr, struct cxl_dc_group *group)
 	return -EBUSY;
 }
 
-static void sysram_force_release(struct cxl_region *cxlr,
-				 struct cxl_dc_group *group)
+static int sysram_force_release(struct cxl_region *cxlr,
+				struct cxl_dc_group *group)
 {
 	struct sysram *sr = cxl_dc_policy_data(cxlr);
 	struct sysram_chunk *c;
@@ -345,14 +375,18 @@ static void sysram_force_release(struct cxl_region *cxlr,
 	c = cxl_dc_group_data(group);
 	/* Already taken out while unbinding: nothing uses the memory. */
 	if (!c)
-		return;
+		return 0;
 	dev_crit(&cxlr->dev,
 		 "device took %pra back by force: taking it out of use now\n",
 		 &c->range[0]);
-	/* The library forgets the group when this returns. */
-	c->group = NULL;
-	c->give_back = false;
+	/*
+	 * Out of turn, at once, even if a release is retrying already; the
+	 * library gives back what the device left of the group when done.
+	 */
+	c->give_back = true;
+	c->tries = 0;
 	sysram_queue(sr, c);
+	return -EBUSY;
 }
 
 static const struct cxl_dc_policy_ops sysram_dc_ops = {
@@ -420,7 +454,7 @@ static struct sysram *sysram_alloc(struct cxl_region *cxlr)
 	sr->cxlr = cxlr;
 	sr->ops = sysram_dc_ops;
 	sr->ops.granularity = memory_block_size_bytes();
-	sr->online_type = MMOP_ONLINE_MOVABLE;
+	sr->online_type = READ_ONCE(sysram_default_online_type);
 	mutex_init(&sr->lock);
 	INIT_LIST_HEAD(&sr->plugged);
 	INIT_LIST_HEAD(&sr->releasing);

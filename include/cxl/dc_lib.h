@@ -26,7 +26,15 @@
  * It returns 0 once the memory is no longer touched, or -EBUSY when that
  * takes time; the policy then calls cxl_dc_release_done() later, from any
  * context that may sleep, and the library confirms the release to the
- * device.  ``force_release`` tells the policy the memory is already gone.
+ * device.
+ *
+ * ``force_release`` tells the policy the device took the group, or part of
+ * it, back already: it must stop using all of the group at once.  It
+ * answers like ``release``: 0 when nothing touches the memory any more, or
+ * -EBUSY and cxl_dc_release_done() later; it must answer -EBUSY while it
+ * still owes cxl_dc_release_done() for an earlier ``release``.  Whatever
+ * the device still holds of the group then goes back with Release DC, so
+ * capacity the device did not take is never lost.
  *
  * No callback runs under a lock the event path needs, so a policy may hot
  * plug, offline, or wait for user space inside them.
@@ -82,7 +90,8 @@ struct cxl_dc_extent_info {
  * @activate: put an accepted group to use; on error the extents go back
  * @release: stop using a group; 0 when done, -EBUSY to finish later with
  *	cxl_dc_release_done()
- * @force_release: the memory is gone already; stop using it at once
+ * @force_release: (some of) the memory is gone already; stop using the
+ *	group at once; 0 or -EBUSY as for @release
  */
 struct cxl_dc_policy_ops {
 	const char *name;
@@ -91,8 +100,8 @@ struct cxl_dc_policy_ops {
 	int (*validate)(struct cxl_region *cxlr, struct cxl_dc_group *group);
 	int (*activate)(struct cxl_region *cxlr, struct cxl_dc_group *group);
 	int (*release)(struct cxl_region *cxlr, struct cxl_dc_group *group);
-	void (*force_release)(struct cxl_region *cxlr,
-			      struct cxl_dc_group *group);
+	int (*force_release)(struct cxl_region *cxlr,
+			     struct cxl_dc_group *group);
 };
 
 int cxl_dc_register_policy(struct cxl_region *cxlr,

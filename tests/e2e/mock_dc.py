@@ -11,8 +11,8 @@ import uuid
 from cxl import DC_EVENTS, DEV, M, POLICY, policy, sh, sysfs_extents, trace_on, \
     trace_records, wait_for
 from cxl_mock import (K, PLAT, T, knob, accepted, agree, chain, discover,
-                      create_region, mock_stats, offer, one_way_roots, rec,
-                      rejects)
+                      create_region, mock_extents, mock_stats, offer,
+                      one_way_roots, rec, rejects)
 
 VM_ARGS = {'mock': True}
 
@@ -173,8 +173,9 @@ def test_forced_release_reaches_policy(vm):
 
 def test_forced_release_of_pending_release(vm):
     """The device takes back by force what the policy is still releasing:
-    the policy hears force_release, the host sends no Release DC, and the
-    policy's later completion finds nothing left to answer."""
+    the policy hears force_release and still owes its completion; the group
+    stays release-pending until then, and the completion sends no Release
+    DC, for the device holds none of it any more."""
     d = T['shared']
     offer(vm, 'shared', chain([(d['dpa'] + 40 * M, M)]))
     policy(vm, 'release', 'busy')
@@ -185,15 +186,41 @@ def test_forced_release_of_pending_release(vm):
             e['state'] == 'release-pending'
             for e in sysfs_extents(vm, d['region']).values()))
         knob(vm, 'shared', 'dc_force_del_extent', rec(d['dpa'] + 40 * M, M))
-        wait_for('forced', lambda: not sysfs_extents(vm, d['region']))
+        log = sh(vm, f'cat {POLICY}/log')
+        assert f'force_release {d["region"]} nr=1' in \
+            log.splitlines()[-1], log
+        ext = sysfs_extents(vm, d['region'])
+        assert [e['state'] for e in ext.values()] == ['release-pending'], ext
         policy(vm, 'complete', 1)
+        wait_for('gone', lambda: not sysfs_extents(vm, d['region']))
     finally:
         policy(vm, 'release', 'ok')
     st = mock_stats(vm, 'shared')
     assert st['releases'] == before['releases'], st
     assert st['forced'] - before['forced'] == 1, st
+    agree(vm, 'shared')
+
+
+def test_forced_release_of_part_of_a_group(vm):
+    """The device takes one extent of a tag group by force: the policy
+    stops using the whole group, and the host gives back the rest with
+    one Release DC, so no capacity is lost."""
+    d = T['shared']
+    tag = str(uuid.uuid4())
+    offer(vm, 'shared', chain([(d['dpa'] + 48 * M, M), (d['dpa'] + 50 * M, M),
+                               (d['dpa'] + 52 * M, M)], tag, [0, 1, 2]),
+          knob_name='dc_inject_shared_extent')
+    before = mock_stats(vm, 'shared')
+    knob(vm, 'shared', 'dc_force_del_extent', rec(d['dpa'] + 50 * M, M))
+    wait_for('group gone', lambda: not any(
+        e['uuid'] == tag for e in sysfs_extents(vm, d['region']).values()))
     log = sh(vm, f'cat {POLICY}/log')
-    assert f'force_release {d["region"]} nr=1' in log.splitlines()[-1], log
+    assert f'force_release {d["region"]} nr=3' in log.splitlines()[-1], log
+    st = mock_stats(vm, 'shared')
+    assert st['forced'] - before['forced'] == 1, st
+    assert st['releases'] - before['releases'] == 1, st
+    assert st['released'] - before['released'] == 2, st
+    assert not any(u == tag for _, _, u, _ in mock_extents(vm, 'shared'))
     agree(vm, 'shared')
 
 

@@ -26,7 +26,9 @@
  * with exactly one Add Dynamic Capacity Response listing the accepted
  * extents in offered order.  Only then does the policy put the groups to
  * use.  Release requests run the other way: the policy lets go, then the
- * library sends Release Dynamic Capacity.
+ * library sends Release Dynamic Capacity.  A release, forced or not, takes
+ * every group it touches as a whole; after a forced release the device
+ * gets back, once the policy let go, whatever it still holds of the group.
  *
  * Rules (each rejection is traced with its reason, see &enum dc_reject):
  *
@@ -186,7 +188,11 @@ struct cxl_dc_extent {
  * @data: the policy's per-group data
  * @state: &enum cxl_dc_extent_state of the whole group
  * @release_wanted: the device asked for it back while it was activating
- * @forced: the device took the memory back already
+ * @forced: the device took (some of) the memory back already; what it
+ *	still holds of the group goes back with Release DC at the end
+ * @owed: the policy answered -EBUSY and owes cxl_dc_release_done()
+ * @forcing: a forced release is calling the policy; it ends the group
+ * @done: cxl_dc_release_done() came while @forcing
  * @collected: already picked by the range walk in progress (under lock)
  * @nr: number of extents
  * @ext: the extents, in sequence order
@@ -201,6 +207,9 @@ struct cxl_dc_group {
 	u8 state;
 	bool release_wanted;
 	bool forced;
+	bool owed;
+	bool forcing;
+	bool done;
 	bool collected;
 	int nr;
 	struct cxl_dc_extent *ext[] __counted_by(nr);
@@ -642,8 +651,146 @@ static void dc_range_get(void *ctx, int i, u64 *dpa, u64 *len)
 {
 	struct range *r = ctx;
 
-	*dpa = r->start;
-	*len = range_len(r);
+	*dpa = r[i].start;
+	*len = range_len(&r[i]);
+}
+
+/* --- what the device has: Get DC Extent List ------------------------------------ */
+
+/*
+ * Read the device's whole accepted-extent list.  The generation number
+ * must not change while the list is read in parts; a few retries, then
+ * -EAGAIN.  Returns the number of extents in *@out (kvfree() it).
+ */
+static int dc_read_extents(struct cxl_dc_dev *dcd,
+			   struct cxl_dc_extent_raw **out)
+{
+	struct cxl_mailbox *cxl_mbox = &dcd->mds->cxlds.cxl_mbox;
+	size_t max = (cxl_mbox->payload_size -
+		      sizeof(struct cxl_mbox_get_dc_extent_out)) /
+		     sizeof(struct cxl_dc_extent_raw);
+	struct cxl_mbox_get_dc_extent_out *rsp __free(kvfree) =
+		kvmalloc(cxl_mbox->payload_size, GFP_KERNEL);
+
+	if (!rsp || !max)
+		return -ENOMEM;
+
+	for (int tries = 0; tries < 5; tries++) {
+		struct cxl_dc_extent_raw *all = NULL;
+		u32 total = 0, got = 0, gen = 0;
+		bool moved = false;
+
+		do {
+			struct cxl_mbox_get_dc_extent_in in = {
+				.extent_cnt = cpu_to_le32(max),
+				.start_extent_index = cpu_to_le32(got),
+			};
+			struct cxl_mbox_cmd cmd = {
+				.opcode = CXL_MBOX_OP_GET_DC_EXTENT_LIST,
+				.payload_in = &in,
+				.size_in = sizeof(in),
+				.payload_out = rsp,
+				.size_out = cxl_mbox->payload_size,
+				.min_out = sizeof(*rsp),
+			};
+			u32 n;
+			int rc = cxl_internal_send_cmd(cxl_mbox, &cmd);
+
+			if (rc) {
+				kvfree(all);
+				return rc;
+			}
+			n = le32_to_cpu(rsp->returned_extent_count);
+			if (!got) {
+				total = le32_to_cpu(rsp->total_extent_count);
+				gen = le32_to_cpu(rsp->generation_num);
+				if (total > dcd->mds->dc.config.extents_supported) {
+					dev_err(dc_dev(dcd),
+						"device lists %u extents, supports %u\n",
+						total,
+						dcd->mds->dc.config.extents_supported);
+					return -EIO;
+				}
+				all = kvcalloc(max_t(u32, total, 1),
+					       sizeof(*all), GFP_KERNEL);
+				if (!all)
+					return -ENOMEM;
+			} else if (gen != le32_to_cpu(rsp->generation_num)) {
+				moved = true;
+				break;
+			}
+			if (n > total - got ||
+			    struct_size(rsp, extent, n) > cmd.size_out ||
+			    (!n && got < total)) {
+				kvfree(all);
+				dev_err(dc_dev(dcd), "malformed DC extent list\n");
+				return -EIO;
+			}
+			memcpy(&all[got], rsp->extent, n * sizeof(*all));
+			got += n;
+		} while (got < total);
+
+		if (!moved) {
+			*out = all;
+			return total;
+		}
+		kvfree(all);
+	}
+	return -EAGAIN;
+}
+
+/*
+ * What the device still holds of @group, after it took part of it by
+ * force: the group's extents cut down to the device's own extent list.
+ * Returns the number of DPA ranges in *@out (kvfree() it).
+ */
+static int dc_group_still_held(struct cxl_dc_dev *dcd,
+			       struct cxl_dc_group *group, struct range **out)
+{
+	struct cxl_dc_extent_raw *raw __free(kvfree) = NULL;
+	int total, n = 0;
+	struct range *r;
+
+	total = dc_read_extents(dcd, &raw);
+	if (total < 0)
+		return total;
+	/* Two sets of disjoint ranges cut each other in fewer pieces. */
+	r = kvcalloc(group->nr + total, sizeof(*r), GFP_KERNEL);
+	if (!r)
+		return -ENOMEM;
+	for (int i = 0; i < group->nr; i++) {
+		struct cxl_dc_extent *e = group->ext[i];
+
+		for (int j = 0; j < total && n < group->nr + total; j++) {
+			u64 start = le64_to_cpu(raw[j].start_dpa), end;
+
+			if (check_add_overflow(start, le64_to_cpu(raw[j].length),
+					       &end))
+				continue;
+			start = max(start, e->dpa);
+			end = min(end, e->dpa + e->len);
+			if (start < end)
+				r[n++] = (struct range) { start, end - 1 };
+		}
+	}
+	*out = r;
+	return n;
+}
+
+/* Release DC for what the device still holds of a group it took in part. */
+static int dc_group_give_back_rest(struct cxl_dc_dev *dcd,
+				   struct cxl_dc_group *group)
+{
+	struct range *r __free(kvfree) = NULL;
+	int n = dc_group_still_held(dcd, group, &r);
+
+	if (n <= 0)
+		return n;
+	dev_warn(&group->dcr->cxlr->dev,
+		 "giving back %d range(s) the device left of a group it took by force\n",
+		 n);
+	return dc_send_list(dcd, CXL_MBOX_OP_RELEASE_DC, n, dc_range_get, r) ?:
+	       n;
 }
 
 /*
@@ -655,15 +802,19 @@ static int dc_group_give_back(struct cxl_dc_dev *dcd, struct cxl_dc_group *group
 	int rc;
 
 	lockdep_assert_held(&dcd->lock);
-	rc = dc_send_list(dcd, CXL_MBOX_OP_RELEASE_DC, group->nr, dc_group_get,
-			  group);
-	if (rc) {
+	if (group->forced)
+		rc = dc_group_give_back_rest(dcd, group);
+	else
+		rc = dc_send_list(dcd, CXL_MBOX_OP_RELEASE_DC, group->nr,
+				  dc_group_get, group) ?: 1;
+	if (rc < 0) {
 		dev_err(dc_dev(dcd), "Release DC of %d extents failed: %d\n",
 			group->nr, rc);
 		dc_set_state(group, CXL_DC_EXTENT_RELEASE_PENDING);
 		return rc;
 	}
-	dcd->releases++;
+	if (rc)
+		dcd->releases++;
 	dc_trace_group(dcd, group, true);
 	dc_group_unlink(group);
 	return 0;
@@ -693,7 +844,7 @@ static void dc_chain_add(struct cxl_dc_dev *dcd, const struct cxl_event_dcd *rec
 		}
 		dcd->open = chain;
 		if (dc_chain_timeout_ms)
-			mod_delayed_work(system_wq, &dcd->timeout,
+			mod_delayed_work(system_dfl_wq, &dcd->timeout,
 					 msecs_to_jiffies(dc_chain_timeout_ms));
 	}
 	chain->type = CXL_DC_EVENT_ADD_CAPACITY;
@@ -1188,17 +1339,21 @@ static void dc_start_release(struct cxl_dc_dev *dcd, struct cxl_dc_group *group)
 	scoped_guard(mutex, &dcd->lock) {
 		dc_set_state(group, CXL_DC_EXTENT_RELEASE_PENDING);
 		dc_trace_group(dcd, group, false);
+		group->owed = true;
 		atomic_inc(&dcr->busy);
 	}
 	dc_region_uevent(dcr);
 
 	rc = ops->release ? ops->release(dcr->cxlr, group) : 0;
-	if (!rc)
+	if (!rc) {
 		cxl_dc_release_done(group);
-	else if (rc != -EBUSY)
+	} else if (rc != -EBUSY) {
 		dev_err(&dcr->cxlr->dev,
 			"%s failed to release %d extent(s): %d; left pending\n",
 			ops->name, group->nr, rc);
+		scoped_guard(mutex, &dcd->lock)
+			group->owed = false;
+	}
 	dc_region_idle(dcr);
 }
 
@@ -1207,10 +1362,10 @@ static void dc_start_release(struct cxl_dc_dev *dcd, struct cxl_dc_group *group)
  * @group: a group whose release the policy answered with -EBUSY
  *
  * Sends Release Dynamic Capacity for the group and forgets it.  The policy
- * must not use @group afterwards.  When the device has meanwhile taken the
- * group back by force, nothing is sent: the forced release owns the group
- * and still calls the policy's @force_release, which is then the last call
- * for @group.
+ * must not use @group afterwards.  When the device took part of the group
+ * back by force meanwhile, only what it still holds is sent; when it took
+ * all of it, nothing is.  Also ends a group whose @force_release answered
+ * -EBUSY.
  *
  * Context: process context, no lock held that the library takes.
  */
@@ -1220,8 +1375,12 @@ void cxl_dc_release_done(struct cxl_dc_group *group)
 	struct cxl_dc_dev *dcd = dcr->dcd;
 
 	scoped_guard(mutex, &dcd->lock) {
-		if (group->forced)
+		group->owed = false;
+		if (group->forcing) {
+			/* dc_force_release() ends it when the policy returns. */
+			group->done = true;
 			return;
+		}
 		dc_group_give_back(dcd, group);
 	}
 	dc_region_uevent(dcr);
@@ -1294,19 +1453,35 @@ static void dc_release_unheld(struct cxl_dc_dev *dcd, struct cxl_dc_region *dcr,
 			      (const uuid_t *)raw->tag, 0, "not held");
 }
 
-/* The device took @group back by force: stop using it, confirm nothing. */
+/*
+ * The device took back @group, or part of it, by force: the policy stops
+ * using all of it at once (a group is one unit).  When the policy says it
+ * is out of use, or later calls cxl_dc_release_done(), the device gets back
+ * whatever it still holds of the group, and the group is forgotten.
+ * Context: process_lock held; dc_process_release() set @forcing.
+ */
 static void dc_force_release(struct cxl_dc_dev *dcd, struct cxl_dc_group *group)
 {
 	struct cxl_dc_region *dcr = group->dcr;
+	int rc = 0;
 
 	dev_warn(&dcr->cxlr->dev,
 		 "device took back %d extent(s) by force (DPA %#llx)\n",
 		 group->nr, group->ext[0]->dpa);
 	if (group->ops->force_release)
-		group->ops->force_release(dcr->cxlr, group);
+		rc = group->ops->force_release(dcr->cxlr, group);
+	if (rc && rc != -EBUSY)
+		dev_err(&dcr->cxlr->dev, "%s: force_release: %d, ignored\n",
+			group->ops->name, rc);
 	scoped_guard(mutex, &dcd->lock) {
-		dc_trace_group(dcd, group, true);
-		dc_group_unlink(group);
+		group->forcing = false;
+		if ((rc == -EBUSY || group->owed) && !group->done) {
+			/* Still in use: cxl_dc_release_done() ends it. */
+			group->owed = true;
+			dc_set_state(group, CXL_DC_EXTENT_RELEASE_PENDING);
+		} else {
+			dc_group_give_back(dcd, group);
+		}
 	}
 	dc_region_uevent(dcr);
 }
@@ -1346,11 +1521,16 @@ static void dc_process_release(struct cxl_dc_dev *dcd,
 
 			if (forced) {
 				g->forced = true;
+				g->forcing = true;
+				g->done = false;
 			} else if (g->state == CXL_DC_EXTENT_ACCEPTED) {
 				/* Activating: dc_activate() releases it after. */
 				g->release_wanted = true;
 				continue;
 			} else if (g->state == CXL_DC_EXTENT_RELEASE_PENDING) {
+				/* A Release DC that failed is tried again. */
+				if (!g->owed)
+					dc_group_give_back(dcd, g);
 				continue;
 			}
 			groups[todo++] = g;
@@ -1472,90 +1652,6 @@ void cxl_dc_events_drained(struct cxl_memdev_state *mds)
 		}
 		dc_chain_free(chain);
 	}
-}
-
-/* --- what the device has: Get DC Extent List ------------------------------------ */
-
-/*
- * Read the device's whole accepted-extent list.  The generation number
- * must not change while the list is read in parts; a few retries, then
- * -EAGAIN.  Returns the number of extents in *@out (kvfree() it).
- */
-static int dc_read_extents(struct cxl_dc_dev *dcd,
-			   struct cxl_dc_extent_raw **out)
-{
-	struct cxl_mailbox *cxl_mbox = &dcd->mds->cxlds.cxl_mbox;
-	size_t max = (cxl_mbox->payload_size -
-		      sizeof(struct cxl_mbox_get_dc_extent_out)) /
-		     sizeof(struct cxl_dc_extent_raw);
-	struct cxl_mbox_get_dc_extent_out *rsp __free(kvfree) =
-		kvmalloc(cxl_mbox->payload_size, GFP_KERNEL);
-
-	if (!rsp || !max)
-		return -ENOMEM;
-
-	for (int tries = 0; tries < 5; tries++) {
-		struct cxl_dc_extent_raw *all = NULL;
-		u32 total = 0, got = 0, gen = 0;
-		bool moved = false;
-
-		do {
-			struct cxl_mbox_get_dc_extent_in in = {
-				.extent_cnt = cpu_to_le32(max),
-				.start_extent_index = cpu_to_le32(got),
-			};
-			struct cxl_mbox_cmd cmd = {
-				.opcode = CXL_MBOX_OP_GET_DC_EXTENT_LIST,
-				.payload_in = &in,
-				.size_in = sizeof(in),
-				.payload_out = rsp,
-				.size_out = cxl_mbox->payload_size,
-				.min_out = sizeof(*rsp),
-			};
-			u32 n;
-			int rc = cxl_internal_send_cmd(cxl_mbox, &cmd);
-
-			if (rc) {
-				kvfree(all);
-				return rc;
-			}
-			n = le32_to_cpu(rsp->returned_extent_count);
-			if (!got) {
-				total = le32_to_cpu(rsp->total_extent_count);
-				gen = le32_to_cpu(rsp->generation_num);
-				if (total > dcd->mds->dc.config.extents_supported) {
-					dev_err(dc_dev(dcd),
-						"device lists %u extents, supports %u\n",
-						total,
-						dcd->mds->dc.config.extents_supported);
-					return -EIO;
-				}
-				all = kvcalloc(max_t(u32, total, 1),
-					       sizeof(*all), GFP_KERNEL);
-				if (!all)
-					return -ENOMEM;
-			} else if (gen != le32_to_cpu(rsp->generation_num)) {
-				moved = true;
-				break;
-			}
-			if (n > total - got ||
-			    struct_size(rsp, extent, n) > cmd.size_out ||
-			    (!n && got < total)) {
-				kvfree(all);
-				dev_err(dc_dev(dcd), "malformed DC extent list\n");
-				return -EIO;
-			}
-			memcpy(&all[got], rsp->extent, n * sizeof(*all));
-			got += n;
-		} while (got < total);
-
-		if (!moved) {
-			*out = all;
-			return total;
-		}
-		kvfree(all);
-	}
-	return -EAGAIN;
 }
 
 /*

@@ -78,14 +78,16 @@ static int tp_release(struct cxl_region *cxlr, struct cxl_dc_group *group)
 	return -EBUSY;
 }
 
-static void tp_force_release(struct cxl_region *cxlr,
-			     struct cxl_dc_group *group)
+static int tp_force_release(struct cxl_region *cxlr,
+			    struct cxl_dc_group *group)
 {
 	tlog("force_release", cxlr, group);
 	guard(mutex)(&lock);
+	/* A release held busy still owes its cxl_dc_release_done(). */
 	for (int i = 0; i < nr_held; i++)
 		if (held[i] == group)
-			held[i] = held[--nr_held];
+			return -EBUSY;
+	return 0;
 }
 
 static struct cxl_dc_policy_ops tp_ops = {
