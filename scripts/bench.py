@@ -249,7 +249,7 @@ def main():
     ap.add_argument('--kernel', default=os.path.join(TOP, 'out', 'bzImage'))
     ap.add_argument('--initrd',
                     default=os.path.join(TOP, 'out', 'initramfs.cpio.gz'))
-    ap.add_argument('--rounds', type=int, default=3)
+    ap.add_argument('--rounds', type=int, default=5)
     args = ap.parse_args()
     with VM() as vm:
         vm.start(kernel=args.kernel, initrd=args.initrd, ram_size='1G')

@@ -205,12 +205,13 @@ struct cxl_dc_group {
 	uuid_t tag;
 	void *data;
 	u8 state;
-	bool release_wanted;
-	bool forced;
-	bool owed;
-	bool forcing;
-	bool done;
-	bool collected;
+	/* One byte: every flag changes under &cxl_dc_dev.lock only. */
+	bool release_wanted:1;
+	bool forced:1;
+	bool owed:1;
+	bool forcing:1;
+	bool done:1;
+	bool collected:1;
 	int nr;
 	struct cxl_dc_extent *ext[] __counted_by(nr);
 };
