@@ -69,8 +69,9 @@ static int online_type_param_set(const char *val, const struct kernel_param *kp)
 
 static int online_type_param_get(char *buf, const struct kernel_param *kp)
 {
-	return sysfs_emit(buf, "%s\n", mhp_online_type_to_str(
-				READ_ONCE(sysram_default_online_type)));
+	int type = READ_ONCE(sysram_default_online_type);
+
+	return sysfs_emit(buf, "%s\n", mhp_online_type_to_str(type));
 }
 
 static const struct kernel_param_ops online_type_param_ops = {
