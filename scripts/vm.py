@@ -36,7 +36,7 @@ DEFAULT_KERNEL = os.path.join(TOP, 'out', 'bzImage')
 DEFAULT_INITRD = os.path.join(TOP, 'out', 'initramfs.cpio.gz')
 DCD_PATH = '/machine/peripheral/cxl-dcd0'
 # How much longer than its own timeout a command's answer may take
-STALL_GRACE = 300
+STALL_GRACE = 120
 # Seconds of silence on the command channel before a nudge (_read_until).
 NUDGE_S = 10
 READY = b'\x1fREADY\n'
@@ -50,6 +50,11 @@ def _mib(size):
 
 class VMError(Exception):
     pass
+
+
+class ChannelStall(VMError):
+    """A command got no answer even long after the guest's own timeout:
+    the command channel, not the command, is stuck."""
 
 
 class VM:
@@ -310,7 +315,10 @@ class VM:
             print(f'[vm] command {self._seq}: no answer after {tmo + 30}s, '
                   f'waiting up to {STALL_GRACE}s more; channel queues: '
                   f'{self._channel_state()}', file=sys.stderr)
-            m = self._read_until(end, STALL_GRACE, nudge=True)
+            try:
+                m = self._read_until(end, STALL_GRACE, nudge=True)
+            except TimeoutError as e:
+                raise ChannelStall(str(e)) from None
             print(f'[vm] command {self._seq}: answered late', file=sys.stderr)
         out = self._buf[:m.start()].decode('utf-8', 'replace')
         self._buf = self._buf[m.end():]
