@@ -25,8 +25,8 @@ sys.path[:0] = [os.path.join(TOP, 'scripts'), os.path.join(TOP, 'tests')]
 
 from vm import VM  # noqa: E402
 from cxl import POLICY, dc_stats, sh  # noqa: E402
-from cxl_mock import (K, PLAT, T, create_region, discover,  # noqa: E402
-                      mock_stats, one_way_roots)
+from cxl_mock import (K, PLAT, T, discover, first_region,  # noqa: E402
+                      mock_stats)
 
 EXT = 32 * K      # extent size: a multiple of the mock's 4 KiB block
 SAMPLE = 64       # offers and releases measured at each size
@@ -79,16 +79,7 @@ def main():
         vm.wait_ready()
         sh(vm, 'insmod /bin/cxl_dc_test_policy.ko')
         mems = discover(vm)
-        d = None
-        for root in one_way_roots(vm):
-            for plat in sorted(mems):
-                if plat in ('cxl_mem.0', 'cxl_mem.4'):
-                    continue
-                d = create_region(vm, mems[plat], root, 256 * 1024 * K)
-                if d:
-                    break
-            if d:
-                break
+        d = first_region(vm, mems, 256 * 1024 * K)
         assert d, 'no mock DC region'
         T['bench'] = d
         sh(vm, f'echo {d["region"]} > {POLICY}/bind')

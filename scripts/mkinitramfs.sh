@@ -34,7 +34,6 @@ for prog in "$@"; do
 	install -m 755 "$prog" "$root/bin/$(basename "$prog")"
 done
 
-# Print the modules of a directory, each after its dependencies.
 # Dynamically linked tools from the host (GUEST_TOOLS, names on $PATH), with
 # the shared libraries ldd names, at the same paths: upstream's user space,
 # for the benchmarks that time the paths users take.
@@ -57,6 +56,7 @@ if [ -n "${KBUILD_OBJ:-}" ] && [ -f "$KBUILD_OBJ/modules.builtin" ]; then
 	depmod -b "$root" "$krel"
 fi
 
+# Print the modules of a directory, each after its dependencies.
 module_order() {
 	python3 - "$1" <<-'EOPY'
 	import os, subprocess, sys

@@ -68,7 +68,6 @@ class VM:
         self.debug = False
         self._buf = b''
         self._seq = 0
-        self.nudges = 0
         self._console_cache = ''
 
     # -- lifecycle ---------------------------------------------------------
@@ -253,8 +252,8 @@ class VM:
     def _read_until(self, pattern, timeout, nudge=False):
         """Read the command channel until pattern.  With nudge, every
         NUDGE_S of silence sends an empty line, which the guest's loop
-        skips: under TCG the virtio console now and then sits on data in
-        either direction until the next input arrives."""
+        skips: new input for a channel that sits on data, and a probe for
+        a stall report (QEMU's receive queue should move)."""
         rx = re.compile(pattern, re.S)
         end = time.monotonic() + timeout
         quiet = time.monotonic()
@@ -268,7 +267,6 @@ class VM:
                 raise TimeoutError(f'command channel: no {pattern!r} in {timeout}s; '
                                    f'got {self._buf[-500:]!r}' + self._tail())
             if nudge and now - quiet >= NUDGE_S:
-                self.nudges += 1
                 quiet = now
                 try:
                     self.ser.sendall(b'\n')
@@ -309,8 +307,8 @@ class VM:
             m = self._read_until(end, tmo + 30, nudge=True)
         except TimeoutError:
             # The guest kills the command at tmo, so a late answer means
-            # the guest or the channel stalled (seen now and then on the
-            # debug kernel under TCG, with no kernel report). Say so and
+            # the guest or the channel stalled (seen now and then under
+            # TCG, with no kernel report). Say so and
             # wait longer rather than misread the next command's output.
             print(f'[vm] command {self._seq}: no answer after {tmo + 30}s, '
                   f'waiting up to {STALL_GRACE}s more; channel queues: '

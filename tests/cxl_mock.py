@@ -105,6 +105,24 @@ def create_region(vm, d, root, size):
     return dict(d, region=region, decoder=ep, dpa=int(out.split()[-1], 0))
 
 
+# cxl_test's auto region lives on these mock memdevs: leave them alone.
+AUTO_REGION_MEMS = ('cxl_mem.0', 'cxl_mem.4')
+
+
+def first_region(vm, mems, size, skip=()):
+    """A one-way DC region of size on the first mock memdev (by name; none
+    in skip or in AUTO_REGION_MEMS) under the first root decoder where one
+    fits, or None."""
+    for root in one_way_roots(vm):
+        for plat in sorted(mems):
+            if plat in AUTO_REGION_MEMS or plat in skip:
+                continue
+            d = create_region(vm, mems[plat], root, size)
+            if d:
+                return d
+    return None
+
+
 def one_way_roots(vm):
     """Root decoders that can hold a one-way RAM-class region."""
     return sh(vm, f'cd {DEV}; for d in decoder0.*; do '

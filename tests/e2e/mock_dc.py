@@ -10,7 +10,7 @@ import uuid
 
 from cxl import DC_EVENTS, DEV, M, POLICY, policy, sh, sysfs_extents, trace_on, \
     trace_records, wait_for
-from cxl_mock import (K, PLAT, T, knob, accepted, agree, chain, discover,
+from cxl_mock import (AUTO_REGION_MEMS, K, PLAT, T, knob, accepted, agree, chain, discover,
                       create_region, mock_extents, mock_stats, offer,
                       one_way_roots, rec, rejects)
 
@@ -31,8 +31,8 @@ def test_setup(vm):
         if not a:
             continue
         for plat in sorted(mems):
-            if plat in ('cxl_mem.2', 'cxl_mem.0', 'cxl_mem.4'):
-                continue  # cxl_mem.0 and .4 hold cxl_test's auto region
+            if plat == 'cxl_mem.2' or plat in AUTO_REGION_MEMS:
+                continue
             b = create_region(vm, mems[plat], root, 256 * M)
             if b:
                 break

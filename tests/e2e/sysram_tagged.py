@@ -9,8 +9,8 @@ import uuid
 from cxl import (DC_EVENTS, DEV, M, SYSRAM, bind, driver_of, iomem,
                  memory_blocks, read, region_base, sh, sysfs_extents,
                  trace_on, trace_records, wait_for)
-from cxl_mock import (T, accepted, agree, chain, create_region, discover,
-                      knob, mock_stats, offer, one_way_roots, rec, rejects)
+from cxl_mock import (T, accepted, agree, chain, discover, first_region,
+                      knob, mock_stats, offer, rec, rejects)
 
 # Nothing backs the mock's addresses: plug, never online.  The module
 # parameter sets it before the first bind, and for every re-bind.
@@ -45,20 +45,9 @@ def test_setup(vm):
     assert int(read(vm, '/sys/devices/system/memory/block_size_bytes'),
                16) == B
     mems = discover(vm)
-    for root in one_way_roots(vm):
-        for plat in sorted(mems):
-            # cxl_mem.0 and .4 hold cxl_test's auto region; cxl_mem.2 is
-            # sharable, its tag sets need sequence numbers (mock_dc.py).
-            if plat in ('cxl_mem.0', 'cxl_mem.2', 'cxl_mem.4'):
-                continue
-            d = create_region(vm, mems[plat], root, SIZE)
-            if d:
-                break
-        else:
-            continue
-        break
-    else:
-        raise AssertionError(f'no DC region of {SIZE:#x} fits: {mems}')
+    # cxl_mem.2 is sharable: its tag sets need sequence numbers (mock_dc.py).
+    d = first_region(vm, mems, SIZE, skip=('cxl_mem.2',))
+    assert d, f'no DC region of {SIZE:#x} fits: {mems}'
     T['sysram'] = d
     r = d['region']
     S['base'] = region_base(vm, r)
