@@ -26,11 +26,16 @@ deps:
 	@scripts/deps.sh
 
 # The test (or, with DEBUG=1, debug) kernel plus the guest initramfs with
-# the test programs and the test modules built against that kernel.
+# the test programs and the test modules built against that kernel, and
+# upstream's user space: daxctl for the benchmark, ndctl's CXL test suite
+# (scripts/ndctl.sh) with what its scripts run.
+GUEST_TOOLS := daxctl bash jq kmod uuidgen keyctl mktemp
 kernel: deps
 	@scripts/kernel.sh build $(FLAVOUR)
 	@scripts/build-guest.sh $(BUILD)/guest >/dev/null
-	@MODSETS=$(OUT)/modules$(SFX) GUEST_TOOLS=daxctl KBUILD_OBJ=$(BUILD)/obj$(SFX) \
+	@scripts/ndctl.sh >/dev/null
+	@MODSETS=$(OUT)/modules$(SFX) KBUILD_OBJ=$(BUILD)/obj$(SFX) \
+		GUEST_TOOLS="$(GUEST_TOOLS)" GUEST_TREES=$(BUILD)/ndctl-stage \
 		scripts/mkinitramfs.sh $(INITRD) \
 		$(BUILD)/guest/* $(OUT)/modules$(SFX)/*.ko >/dev/null
 

@@ -2,13 +2,17 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # Install what building and testing need on Debian 12: the kernel build
-# tools, busybox-static and daxctl for the guest, and QEMU 10.0 from bookworm-backports
+# tools, busybox-static and daxctl for the guest, what ndctl's CXL test
+# suite needs to build (scripts/ndctl.sh) and to run (bash, jq, kmod,
+# uuidgen, keyctl), and QEMU 10.0 from bookworm-backports
 # (its CXL Dynamic Capacity emulation).  Does nothing when all is there.
 set -euo pipefail
 
 PKGS="build-essential bc bison flex libelf-dev libssl-dev cpio kmod \
 	busybox-static python3 python3-ply python3-git perl gzip xz-utils git dwarves \
-	daxctl"
+	daxctl meson ninja-build pkg-config libkmod-dev libudev-dev uuid-dev \
+	libjson-c-dev libkeyutils-dev libiniparser-dev libtraceevent-dev \
+	libtracefs-dev jq uuid-runtime keyutils"
 QEMU_VERSION=1:10.0
 
 missing=""

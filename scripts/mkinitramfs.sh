@@ -7,7 +7,7 @@
 # /lib/modules/<set>/ with a file 'order' listing its modules so that each
 # comes after the modules it depends on; the guest's /init loads one set.
 #
-# usage: [MODSETS=DIR] scripts/mkinitramfs.sh OUT.cpio.gz [STATIC_PROGRAM...]
+# usage: [MODSETS=DIR] [GUEST_TOOLS=...] [GUEST_TREES=...] scripts/mkinitramfs.sh OUT.cpio.gz [STATIC_PROGRAM...]
 set -eu
 [ $# -ge 1 ] || { echo "usage: $0 OUT.cpio.gz [STATIC_PROGRAM...]" >&2; exit 2; }
 out=$(realpath -m "$1"); shift
@@ -34,14 +34,35 @@ for prog in "$@"; do
 	install -m 755 "$prog" "$root/bin/$(basename "$prog")"
 done
 
+# The shared libraries ldd names for a program, at the same paths; not
+# those under $2, a staged tree that brings them along.
+copy_libs() {
+	local lib
+	for lib in $(ldd "$1" | grep -o '/[^ ]*'); do
+		case $lib in "${2:-/nonexistent}"/*) continue ;; esac
+		[ -e "$root$lib" ] || install -D -m 755 "$(realpath "$lib")" "$root$lib"
+	done
+}
+
 # Dynamically linked tools from the host (GUEST_TOOLS, names on $PATH), with
-# the shared libraries ldd names, at the same paths: upstream's user space,
-# for the benchmarks that time the paths users take.
+# their libraries: upstream's user space, for the benchmarks that time the
+# paths users take and for ndctl's test scripts.
 for tool in ${GUEST_TOOLS:-}; do
 	bin=$(command -v "$tool") || { echo "$0: no $tool on this host" >&2; exit 1; }
 	install -D -m 755 "$bin" "$root/usr/bin/$tool"
-	for lib in $(ldd "$bin" | grep -o '/[^ ]*'); do
-		[ -e "$root$lib" ] || install -D -m 755 "$(realpath "$lib")" "$root$lib"
+	copy_libs "$bin"
+done
+
+# Staged trees (GUEST_TREES, directories laid out like the guest's root,
+# such as scripts/ndctl.sh's), with the host libraries their programs need
+# (their own libraries are in the tree, found through an rpath).
+for tree in ${GUEST_TREES:-}; do
+	cp -a "$tree"/. "$root"/
+	tree=$(realpath "$tree")
+	libs=$(find "$tree" -name 'lib*.so*' -printf '%h\n' | sort -u | paste -sd:)
+	find "$tree" -type f -perm -u+x | while read -r f; do
+		LD_LIBRARY_PATH=$libs ldd "$f" >/dev/null 2>&1 || continue
+		LD_LIBRARY_PATH=$libs copy_libs "$f" "$tree"
 	done
 done
 

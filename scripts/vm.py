@@ -74,10 +74,12 @@ class VM:
 
     def start(self, kernel=None, initrd=None, mem='3G', debug=False,
               extra_append='', dc_size='2G', dc_regions=2, ram_size=None,
-              boot_timeout=180, mock=False):
+              boot_timeout=180, mock=False, modules=None):
         """ram_size: also give the device static volatile capacity (its
         'ram' partition, ahead of the DC regions in DPA), e.g. '1G'.
-        mock: no CXL hardware; the guest loads cxl_test's mock devices."""
+        mock: no CXL hardware; the guest loads cxl_test's mock devices.
+        modules: the CXL module set /init loads ('real', 'mock', or 'none'
+        for a test that loads its own); by default the one mock says."""
         kernel = kernel or os.environ.get('VM_KERNEL') or DEFAULT_KERNEL
         initrd = initrd or os.environ.get('VM_INITRD') or DEFAULT_INITRD
         for f in (kernel, initrd):
@@ -95,7 +97,7 @@ class VM:
         # The guest's /init loads the real CXL modules against QEMU's DCD,
         # or (mock) tools/testing/cxl's cxl_test set against its mock
         # devices, on a machine without CXL hardware.
-        append += ' cxl_modules=' + ('mock' if mock else 'real')
+        append += ' cxl_modules=' + (modules or ('mock' if mock else 'real'))
         append = (append + ' ' + extra_append).strip()
         self.mock = mock
         if mock:

@@ -11,6 +11,11 @@ DEV = '/sys/bus/cxl/devices'
 TRACE = '/sys/kernel/tracing'
 
 
+class Skip(Exception):
+    """Raised by a test that cannot run on this kernel or guest; the
+    message says why, and the runner prints it on a SKIP line."""
+
+
 def sh(vm, cmd, timeout=60):
     """Run cmd in the guest, fail the test on a non-zero exit."""
     rc, out = vm.run(cmd, timeout=timeout)

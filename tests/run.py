@@ -8,7 +8,8 @@ lockdep, UBSAN, kmemleak, BUG, WARNING).  Ends with 'N passed, N failed'.
     tests/run.py [--kernel K] [--initrd I] [--flavour NAME] [SUITE...]
 
 A suite is a module tests/e2e/NAME.py whose test_* functions take a
-booted VM; each suite gets a fresh VM, its tests run in file order.
+booted VM; each suite gets a fresh VM, its tests run in file order.  A
+test that raises cxl.Skip is counted as skipped, with its reason.
 """
 import argparse
 import importlib
@@ -24,6 +25,7 @@ import traceback
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(TOP, 'scripts'), os.path.join(TOP, 'tests')]
 from vm import VM, ChannelStall  # noqa: E402
+from cxl import Skip  # noqa: E402
 
 KUNIT_PY = os.path.join(TOP, 'build', 'linux', 'tools', 'testing', 'kunit',
                         'kunit.py')
@@ -167,6 +169,8 @@ def run_suite(name, args, res, first):
                 fn(vm)
                 res.record(f'{name}.{tname} ({time.monotonic() - t0:.1f}s)',
                            True)
+            except Skip as e:  # cannot run here, and says why
+                res.record(f'{name}.{tname}', True, str(e), skip=True)
             except Exception as e:  # a test's failure, report and go on
                 why = f'{e}\n' + ''.join(traceback.format_exc(limit=3))
                 res.record(f'{name}.{tname}', False, why)
