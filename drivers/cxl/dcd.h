@@ -3,6 +3,7 @@
 #ifndef __CXL_DCD_H__
 #define __CXL_DCD_H__
 
+#include <linux/sizes.h>
 #include <linux/types.h>
 #include <linux/uuid.h>
 #include <cxl/event.h>
@@ -119,11 +120,19 @@ struct cxl_dc_region_info {
 	bool sharable;
 };
 
+/*
+ * The most extents the host tracks for one device, whatever the device
+ * claims: a device-reported count sizes the Get DC Extent List buffers,
+ * and 64Ki live extents cost about 70 MiB of host memory already.
+ */
+#define CXL_DC_EXTENTS_MAX	SZ_64K
+
 /**
  * struct cxl_dc_config - a device's Dynamic Capacity configuration
  * @nr_regions: regions the device reports (0 when DCD is disabled)
  * @region: the regions, in increasing DPA order
- * @extents_supported: extents the device can track in total
+ * @extents_supported: extents the device can track in total, at most
+ *	%CXL_DC_EXTENTS_MAX
  * @extents_available: of those, not in use when read
  * @tags_supported: distinct tags the device can track
  * @tags_available: of those, not in use when read

@@ -188,11 +188,20 @@ static bool sysram_done(struct sysram *sr, struct sysram_chunk *c, int rc)
 			 &c->range[0], c->tries);
 	list_del(&c->node);
 	/* Under the lock: unbinding may clear @group concurrently. */
-	if (c->group && c->give_back)
-		cxl_dc_release_done(c->group);
-	else if (c->group)
-		/* Taken out for unbind: the group lives on until unregister. */
-		cxl_dc_group_set_data(c->group, NULL);
+	if (c->group) {
+		struct cxl_dc_group *group = c->group;
+
+		/*
+		 * Answered: a forced release racing this one, or one that
+		 * comes after a failed Release DC, finds no chunk and
+		 * answers 0.  Taken out for unbind (no give_back), the
+		 * group lives on in the library until unregister.
+		 */
+		cxl_dc_group_set_data(group, NULL);
+		c->group = NULL;
+		if (c->give_back)
+			cxl_dc_release_done(group);
+	}
 	return true;
 }
 

@@ -36,8 +36,29 @@
  * the device still holds of the group then goes back with Release DC, so
  * capacity the device did not take is never lost.
  *
- * No callback runs under a lock the event path needs, so a policy may hot
- * plug, offline, or wait for user space inside them.
+ * Any error other than -EBUSY from ``release`` or ``force_release`` is
+ * taken as -EBUSY: the memory stays held, and nothing goes back to the
+ * device, until the policy calls cxl_dc_release_done().
+ *
+ * Group lifetime: a group handed to a policy stays valid, and the policy
+ * may use it and its data, until the policy has *answered* it: ``release``
+ * or ``force_release`` returned 0, the policy called
+ * cxl_dc_release_done(), or cxl_dc_unregister_policy() returned.  From
+ * then on the library never calls back for that group and the policy never
+ * touches it again.  The one overlap: ``force_release`` may be called for a
+ * group whose cxl_dc_release_done() the policy is making at that moment;
+ * the group stays valid until ``force_release`` returns, and a policy that
+ * finds it answered the group already (it clears its per-group data with
+ * cxl_dc_group_set_data() before calling cxl_dc_release_done()) returns 0.
+ *
+ * Context: ``activate``, ``release`` and ``force_release`` run in process
+ * context under the library's per-device processing lock, so they may
+ * hot plug, offline or sleep, but they hold up the device's next Dynamic
+ * Capacity record while they run; they must not wait for one.
+ * ``validate`` runs under the CXL region and DPA rwsems and the library's
+ * device lock: it must not sleep for long nor take a lock that the policy
+ * holds while it calls into the library.  cxl_dc_release_done() may be
+ * called from any context that may sleep and holds no such lock.
  */
 
 struct cxl_region;

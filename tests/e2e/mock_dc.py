@@ -18,6 +18,7 @@ VM_ARGS = {'mock': True}
 
 
 def test_setup(vm):
+    T.clear()  # a rerun in a fresh VM starts from nothing
     sh(vm, 'insmod /bin/cxl_dc_test_policy.ko')
     mems = discover(vm)
     assert 'cxl_mem.2' in mems, mems
@@ -252,6 +253,63 @@ def test_release_request_answered(vm):
     wait_for('Release DC', lambda: mock_stats(vm, 'shared')['releases'] >
              before['releases'])
     assert len(agree(vm, 'shared')) == 2
+
+
+def _state(vm, d, off):
+    """States of the region's extents at offset off (none: [])."""
+    return [e['state'] for e in sysfs_extents(vm, d['region']).values()
+            if e['offset'] == off]
+
+
+def test_release_error_keeps_memory_held(vm):
+    """A policy's release() failing with an errno other than -EBUSY may
+    still be using the memory: it stays held (release-pending, no Release
+    DC), also when the device asks again, until the policy lets go."""
+    d = T['shared']
+    offer(vm, 'shared', chain([(d['dpa'] + 56 * M, M)]))
+    policy(vm, 'release', 'fail')
+    try:
+        before = mock_stats(vm, 'shared')
+        for _ in range(2):
+            knob(vm, 'shared', 'dc_del_extent', rec(d['dpa'] + 56 * M, M))
+            assert _state(vm, d, 56 * M) == ['release-pending']
+            assert mock_stats(vm, 'shared')['releases'] == before['releases']
+        assert 'held until it lets go' in sh(vm, 'dmesg | tail -5')
+        policy(vm, 'complete', 1)
+    finally:
+        policy(vm, 'release', 'ok')
+    assert _state(vm, d, 56 * M) == []
+    st = mock_stats(vm, 'shared')
+    assert st['releases'] - before['releases'] == 1, st
+    agree(vm, 'shared')
+
+
+def test_forced_release_after_failed_release_dc(vm):
+    """The policy answered (cxl_dc_release_done()) but the device failed
+    the Release DC; a forced release of that group must not call the
+    policy back, and ends the group."""
+    d = T['shared']
+    offer(vm, 'shared', chain([(d['dpa'] + 60 * M, M)]))
+    policy(vm, 'release', 'busy')
+    try:
+        knob(vm, 'shared', 'dc_del_extent', rec(d['dpa'] + 60 * M, M))
+        before = mock_stats(vm, 'shared')
+        knob(vm, 'shared', 'dc_fail_release', 1)
+        policy(vm, 'complete', 1)
+    finally:
+        policy(vm, 'release', 'ok')
+    st = mock_stats(vm, 'shared')
+    assert st['failed_releases'] - before['failed_releases'] == 1, st
+    assert _state(vm, d, 60 * M) == ['release-pending']
+    calls = sh(vm, f'cat {POLICY}/log').count('\n')
+    knob(vm, 'shared', 'dc_force_del_extent', rec(d['dpa'] + 60 * M, M))
+    log = sh(vm, f'cat {POLICY}/log').splitlines()
+    assert len(log) == calls, f'policy called back after answering: {log[calls:]}'
+    assert _state(vm, d, 60 * M) == []
+    st = mock_stats(vm, 'shared')
+    assert st['forced'] - before['forced'] == 1, st
+    assert st['releases'] == before['releases'], st
+    agree(vm, 'shared')
 
 
 def _raw(event_type=0, dpa=0, length=0, flags=0, region=0, hdr_len=128):

@@ -73,7 +73,13 @@
 static unsigned int dc_chain_timeout_ms = 20000;
 module_param(dc_chain_timeout_ms, uint, 0644);
 MODULE_PARM_DESC(dc_chain_timeout_ms,
-		 "Close an offer whose last record has not arrived after this long (ms)");
+		 "Close an offer whose last record has not arrived after this long (ms, 100..600000)");
+
+/* An offer is always closed in the end: the timeout cannot be turned off. */
+static unsigned int dc_chain_timeout_clamped(void)
+{
+	return clamp(READ_ONCE(dc_chain_timeout_ms), 100U, 600000U);
+}
 
 /**
  * enum dc_reject - why an extent was not accepted
@@ -570,7 +576,9 @@ static void dc_group_unlink(struct cxl_dc_group *group)
 	for (int i = 0; i < group->nr; i++) {
 		rb_erase(&group->ext[i]->node, &dcr->extents);
 		dcr->nr_extents--;
-		kobject_del(&group->ext[i]->kobj);
+		/* Its directory may have failed to appear (publish) */
+		if (group->ext[i]->kobj.state_in_sysfs)
+			kobject_del(&group->ext[i]->kobj);
 	}
 	list_del(&group->node);
 	dc_group_free(group);
@@ -844,9 +852,8 @@ static void dc_chain_add(struct cxl_dc_dev *dcd, const struct cxl_event_dcd *rec
 			return;
 		}
 		dcd->open = chain;
-		if (dc_chain_timeout_ms)
-			mod_delayed_work(system_dfl_wq, &dcd->timeout,
-					 msecs_to_jiffies(dc_chain_timeout_ms));
+		mod_delayed_work(system_dfl_wq, &dcd->timeout,
+				 msecs_to_jiffies(dc_chain_timeout_clamped()));
 	}
 	chain->type = CXL_DC_EVENT_ADD_CAPACITY;
 	if (chain->why)
@@ -895,7 +902,7 @@ static void dc_chain_timeout(struct work_struct *work)
 		if (!dcd->open)
 			return;
 		dev_warn(dc_dev(dcd), "DC offer not finished after %u ms: rejected\n",
-			 dc_chain_timeout_ms);
+			 dc_chain_timeout_clamped());
 		/*
 		 * Records lost to an event log overflow never come, so the
 		 * next record starts a new offer.  A device that merely was
@@ -1346,15 +1353,16 @@ static void dc_start_release(struct cxl_dc_dev *dcd, struct cxl_dc_group *group)
 	dc_region_uevent(dcr);
 
 	rc = ops->release ? ops->release(dcr->cxlr, group) : 0;
-	if (!rc) {
-		cxl_dc_release_done(group);
-	} else if (rc != -EBUSY) {
+	if (rc && rc != -EBUSY)
+		/*
+		 * The policy may still use the memory: it stays held, as
+		 * for -EBUSY, until the policy calls cxl_dc_release_done().
+		 */
 		dev_err(&dcr->cxlr->dev,
-			"%s failed to release %d extent(s): %d; left pending\n",
+			"%s failed to release %d extent(s): %d; held until it lets go\n",
 			ops->name, group->nr, rc);
-		scoped_guard(mutex, &dcd->lock)
-			group->owed = false;
-	}
+	if (!rc)
+		cxl_dc_release_done(group);
 	dc_region_idle(dcr);
 }
 
@@ -1472,11 +1480,13 @@ static void dc_force_release(struct cxl_dc_dev *dcd, struct cxl_dc_group *group)
 	if (group->ops->force_release)
 		rc = group->ops->force_release(dcr->cxlr, group);
 	if (rc && rc != -EBUSY)
-		dev_err(&dcr->cxlr->dev, "%s: force_release: %d, ignored\n",
+		/* As for release(): any error leaves the memory held. */
+		dev_err(&dcr->cxlr->dev,
+			"%s: force_release: %d; held until it lets go\n",
 			group->ops->name, rc);
 	scoped_guard(mutex, &dcd->lock) {
 		group->forcing = false;
-		if ((rc == -EBUSY || group->owed) && !group->done) {
+		if ((rc || group->owed) && !group->done) {
 			/* Still in use: cxl_dc_release_done() ends it. */
 			group->owed = true;
 			dc_set_state(group, CXL_DC_EXTENT_RELEASE_PENDING);
@@ -1520,7 +1530,17 @@ static void dc_process_release(struct cxl_dc_dev *dcd,
 		for (int i = 0; i < nr; i++) {
 			struct cxl_dc_group *g = groups[i];
 
-			if (forced) {
+			if (forced && g->state == CXL_DC_EXTENT_RELEASE_PENDING &&
+			    !g->owed) {
+				/*
+				 * The policy answered already and its Release
+				 * DC failed: never call it back; what the
+				 * device did not take goes back now.
+				 */
+				g->forced = true;
+				dc_group_give_back(dcd, g);
+				continue;
+			} else if (forced) {
 				g->forced = true;
 				g->forcing = true;
 				g->done = false;

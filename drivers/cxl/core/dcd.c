@@ -182,7 +182,8 @@ int cxl_dc_config_parse(struct cxl_dc_config *cfg,
 
 	tail = (const void *)&out->region[n];
 	cfg->nr_regions = start + n;
-	cfg->extents_supported = le32_to_cpu(tail->extents_supported);
+	cfg->extents_supported = min(le32_to_cpu(tail->extents_supported),
+				     CXL_DC_EXTENTS_MAX);
 	cfg->extents_available = le32_to_cpu(tail->extents_available);
 	cfg->tags_supported = le32_to_cpu(tail->tags_supported);
 	cfg->tags_available = le32_to_cpu(tail->tags_available);

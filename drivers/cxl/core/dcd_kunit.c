@@ -87,6 +87,7 @@ static const struct dc_config_case dc_config_cases[] = {
 	  "region wraps the DPA space" },
 	{ "no extents", 1, 1, 0, 0, 0, { GOOD(0) },
 	  "device tracks no extents" },
+	{ "extents capped", 1, 1, 0, U32_MAX, 0, { GOOD(0) }, NULL },
 };
 
 static void dc_config_case_desc(const struct dc_config_case *t, char *desc)
@@ -144,7 +145,8 @@ static void dc_config_test(struct kunit *test)
 		KUNIT_EXPECT_EQ(test, cfg->nr_regions, t->avail);
 		KUNIT_EXPECT_EQ(test, cfg->region[0].decode_len,
 				t->r[0].decode_units * SZ_256M);
-		KUNIT_EXPECT_EQ(test, cfg->extents_supported, t->extents);
+		KUNIT_EXPECT_EQ(test, cfg->extents_supported,
+				min(t->extents, CXL_DC_EXTENTS_MAX));
 		return;
 	}
 	KUNIT_EXPECT_EQ(test, rc, -EINVAL);

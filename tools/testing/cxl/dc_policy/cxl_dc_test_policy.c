@@ -18,7 +18,8 @@
  * - ``bind``, ``unbind``: write a region name (``region0``)
  * - ``validate``: ``accept`` or ``reject`` the next groups
  * - ``activate``: ``ok`` or ``fail``
- * - ``release``: ``ok`` or ``busy`` (held until ``complete`` is written)
+ * - ``release``: ``ok``, ``busy`` (held until ``complete`` is written) or
+ *   ``fail`` (-EIO, which the library takes as busy: held the same way)
  * - ``granularity``: alignment the policy demands, in bytes (at bind)
  * - ``complete``: write anything to finish every release held busy
  * - ``log``: one line per callback
@@ -26,12 +27,16 @@
 
 static struct dentry *dir;
 static DEFINE_MUTEX(lock);	/* protects everything below */
-static bool reject, fail_activate, busy_release;
+static bool reject, fail_activate, busy_release, fail_release;
 static u64 granularity;
 static char *log_buf;
 static size_t log_len;
 #define LOG_SIZE SZ_64K
-static struct cxl_dc_group **held;
+/* Groups whose release was answered -EBUSY or -EIO, and their regions */
+static struct tp_held {
+	struct cxl_dc_group *group;
+	struct cxl_region *cxlr;
+} *held;
 static int nr_held;
 
 static void tlog(const char *what, struct cxl_region *cxlr,
@@ -66,16 +71,17 @@ static int tp_activate(struct cxl_region *cxlr, struct cxl_dc_group *group)
 static int tp_release(struct cxl_region *cxlr, struct cxl_dc_group *group)
 {
 	tlog("release", cxlr, group);
+	struct tp_held *more;
+
 	guard(mutex)(&lock);
-	if (!busy_release)
+	if (!busy_release && !fail_release)
 		return 0;
-	held = krealloc_array(held, nr_held + 1, sizeof(*held), GFP_KERNEL);
-	if (!held) {
-		nr_held = 0;
+	more = krealloc_array(held, nr_held + 1, sizeof(*held), GFP_KERNEL);
+	if (!more)
 		return 0;
-	}
-	held[nr_held++] = group;
-	return -EBUSY;
+	held = more;
+	held[nr_held++] = (struct tp_held) { group, cxlr };
+	return fail_release ? -EIO : -EBUSY;
 }
 
 static int tp_force_release(struct cxl_region *cxlr,
@@ -85,7 +91,7 @@ static int tp_force_release(struct cxl_region *cxlr,
 	guard(mutex)(&lock);
 	/* A release held busy still owes its cxl_dc_release_done(). */
 	for (int i = 0; i < nr_held; i++)
-		if (held[i] == group)
+		if (held[i].group == group)
 			return -EBUSY;
 	return 0;
 }
@@ -134,6 +140,15 @@ static ssize_t bind_write(struct file *f, const char __user *ubuf, size_t len,
 			tp_ops.granularity = granularity;
 		rc = cxl_dc_register_policy(cxlr, &tp_ops, NULL);
 	} else {
+		/* Unregistering answers the region's groups: forget them. */
+		scoped_guard(mutex, &lock) {
+			int n = 0;
+
+			for (int i = 0; i < nr_held; i++)
+				if (held[i].cxlr != cxlr)
+					held[n++] = held[i];
+			nr_held = n;
+		}
 		cxl_dc_unregister_policy(cxlr);
 	}
 	put_device(&cxlr->dev);
@@ -147,7 +162,7 @@ static const struct file_operations bind_fops = {
 static ssize_t complete_write(struct file *f, const char __user *ubuf,
 			      size_t len, loff_t *ppos)
 {
-	struct cxl_dc_group **groups;
+	struct tp_held *groups;
 	int nr;
 
 	scoped_guard(mutex, &lock) {
@@ -157,7 +172,7 @@ static ssize_t complete_write(struct file *f, const char __user *ubuf,
 		nr_held = 0;
 	}
 	for (int i = 0; i < nr; i++)
-		cxl_dc_release_done(groups[i]);
+		cxl_dc_release_done(groups[i].group);
 	kfree(groups);
 	return len;
 }
@@ -190,8 +205,10 @@ static ssize_t mode_write(struct file *f, const char __user *ubuf, size_t len,
 		reject = sysfs_streq(buf, "reject");
 	else if (!strcmp(name, "activate"))
 		fail_activate = sysfs_streq(buf, "fail");
-	else if (!strcmp(name, "release"))
+	else if (!strcmp(name, "release")) {
 		busy_release = sysfs_streq(buf, "busy");
+		fail_release = sysfs_streq(buf, "fail");
+	}
 	else
 		return -EINVAL;
 	return len;

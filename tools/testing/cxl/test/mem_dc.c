@@ -31,6 +31,8 @@
  * - ``dc_inject_raw``: queue one whole event record given as hex (up to
  *   128 bytes, zero padded), to feed the host malformed data; Add Capacity
  *   records in it count as offers like any other;
+ * - ``dc_fail_release``: fail the next N Release DC commands (Internal
+ *   Error), taking nothing back, as a device may (``failed_releases``);
  * - ``dc_extents`` (read): the accepted extents, in response order;
  * - ``dc_stats`` (read): the counters.
  *
@@ -117,6 +119,9 @@ struct mock_dc {
 	unsigned long forced;
 	unsigned long violations;
 	char last_violation[128];
+	/* Release DC commands still to fail on purpose (dc_fail_release) */
+	unsigned int fail_releases;
+	unsigned long failed_releases;
 };
 
 static void mock_dc_violation(struct mock_dc *mdc, const char *fmt, ...)
@@ -400,6 +405,13 @@ static int mock_release_dc(struct mock_dc *mdc, struct cxl_mbox_cmd *cmd)
 	int rc;
 
 	guard(mutex)(&mdc->lock);
+	if (mdc->fail_releases) {
+		/* A device that fails the command takes nothing back */
+		mdc->fail_releases--;
+		mdc->failed_releases++;
+		cmd->return_code = CXL_MBOX_CMD_RC_INTERNAL;
+		return 0;
+	}
 	rc = mock_dc_updated_list(mdc, cmd, &rsp, &nr);
 	if (rc)
 		return rc;
@@ -693,6 +705,26 @@ static ssize_t dc_inject_raw_store(struct device *dev,
 }
 static DEVICE_ATTR_WO(dc_inject_raw);
 
+/* dc_fail_release: fail the next N Release DC commands, changing nothing */
+static ssize_t dc_fail_release_store(struct device *dev,
+				     struct device_attribute *attr,
+				     const char *buf, size_t count)
+{
+	struct mock_dc *mdc = cxl_mock_mem_dc(dev);
+	unsigned int n;
+	int rc;
+
+	if (!mdc)
+		return -ENXIO;
+	rc = kstrtouint(buf, 0, &n);
+	if (rc)
+		return rc;
+	guard(mutex)(&mdc->lock);
+	mdc->fail_releases = n;
+	return count;
+}
+static DEVICE_ATTR_WO(dc_fail_release);
+
 static ssize_t dc_extents_show(struct device *dev,
 			       struct device_attribute *attr, char *buf)
 {
@@ -732,13 +764,14 @@ static ssize_t dc_stats_show(struct device *dev,
 			  "responses %lu\nresponse_cmds %lu\naccepted %lu\n"
 			  "live %u\nreleases %lu\nreleased %lu\nforced %lu\n"
 			  "generation %u\nsharable %d\nviolations %lu\n"
-			  "last_violation %s\n",
+			  "last_violation %s\nfailed_releases %lu\n",
 			  mdc->records, mdc->offered, pending, mdc->responses,
 			  mdc->response_cmds, mdc->accepted_total,
 			  mdc->nr_accepted, mdc->releases, mdc->released,
 			  mdc->forced, mdc->generation, mdc->sharable,
 			  mdc->violations,
-			  mdc->violations ? mdc->last_violation : "none");
+			  mdc->violations ? mdc->last_violation : "none",
+			  mdc->failed_releases);
 }
 static DEVICE_ATTR_RO(dc_stats);
 
@@ -748,6 +781,7 @@ static struct attribute *mock_dc_attrs[] = {
 	&dev_attr_dc_del_extent.attr,
 	&dev_attr_dc_force_del_extent.attr,
 	&dev_attr_dc_inject_raw.attr,
+	&dev_attr_dc_fail_release.attr,
 	&dev_attr_dc_extents.attr,
 	&dev_attr_dc_stats.attr,
 	NULL
