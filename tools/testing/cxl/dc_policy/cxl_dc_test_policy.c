@@ -201,16 +201,16 @@ static ssize_t mode_write(struct file *f, const char __user *ubuf, size_t len,
 	if (copy_from_user(buf, ubuf, min(len, sizeof(buf) - 1)))
 		return -EFAULT;
 	guard(mutex)(&lock);
-	if (!strcmp(name, "validate"))
+	if (!strcmp(name, "validate")) {
 		reject = sysfs_streq(buf, "reject");
-	else if (!strcmp(name, "activate"))
+	} else if (!strcmp(name, "activate")) {
 		fail_activate = sysfs_streq(buf, "fail");
-	else if (!strcmp(name, "release")) {
+	} else if (!strcmp(name, "release")) {
 		busy_release = sysfs_streq(buf, "busy");
 		fail_release = sysfs_streq(buf, "fail");
-	}
-	else
+	} else {
 		return -EINVAL;
+	}
 	return len;
 }
 
