@@ -1530,17 +1530,18 @@ static void dc_process_release(struct cxl_dc_dev *dcd,
 		for (int i = 0; i < nr; i++) {
 			struct cxl_dc_group *g = groups[i];
 
-			if (forced && g->state == CXL_DC_EXTENT_RELEASE_PENDING &&
+			if (g->state == CXL_DC_EXTENT_RELEASE_PENDING &&
 			    !g->owed) {
 				/*
-				 * The policy answered already and its Release
-				 * DC failed: never call it back; what the
-				 * device did not take goes back now.
+				 * The policy answered already and a Release DC
+				 * failed: never call it back, try again (after
+				 * a forced release, only what the device left).
 				 */
-				g->forced = true;
+				g->forced |= forced;
 				dc_group_give_back(dcd, g);
 				continue;
-			} else if (forced) {
+			}
+			if (forced) {
 				g->forced = true;
 				g->forcing = true;
 				g->done = false;
@@ -1549,9 +1550,7 @@ static void dc_process_release(struct cxl_dc_dev *dcd,
 				g->release_wanted = true;
 				continue;
 			} else if (g->state == CXL_DC_EXTENT_RELEASE_PENDING) {
-				/* A Release DC that failed is tried again. */
-				if (!g->owed)
-					dc_group_give_back(dcd, g);
+				/* Still owed: cxl_dc_release_done() ends it. */
 				continue;
 			}
 			groups[todo++] = g;

@@ -70,9 +70,9 @@ static int tp_activate(struct cxl_region *cxlr, struct cxl_dc_group *group)
 
 static int tp_release(struct cxl_region *cxlr, struct cxl_dc_group *group)
 {
-	tlog("release", cxlr, group);
 	struct tp_held *more;
 
+	tlog("release", cxlr, group);
 	guard(mutex)(&lock);
 	if (!busy_release && !fail_release)
 		return 0;
