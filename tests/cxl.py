@@ -131,24 +131,27 @@ def device_extents(vm):
 
 
 def sysfs_extents(vm, region):
-    """regionZ/extentZ.N as {name: dict(offset, length, uuid, seq, state)}."""
+    """regionZ/extentZ.N as {name: dict(offset, dpa, length, uuid, seq,
+    state)}."""
     out = sh(vm, f'cd {DEV}/{region} && for e in extent*; do [ -d "$e" ] || '
-                 'continue; echo "$e $(cat $e/offset $e/length $e/uuid '
+                 'continue; echo "$e $(cat $e/offset $e/dpa $e/length $e/uuid '
                  '$e/seq $e/state | tr "\\n" " ")"; done')
     ext = {}
     for ln in out.splitlines():
-        name, off, ln_, uuid, seq, state = ln.split()
-        ext[name] = dict(offset=int(off, 0), length=int(ln_, 0), uuid=uuid,
-                         seq=int(seq), state=state)
+        name, off, dpa, ln_, uuid, seq, state = ln.split()
+        ext[name] = dict(offset=int(off, 0), dpa=int(dpa, 0),
+                         length=int(ln_, 0), uuid=uuid, seq=int(seq),
+                         state=state)
     return ext
 
 
 def assert_agree(vm, region, dpa_base=0):
     """The device's list and the guest's extent directories agree."""
     dev = sorted(device_extents(vm))
-    guest = sorted((e['offset'] + dpa_base, e['length'])
-                   for e in sysfs_extents(vm, region).values())
+    ext = sysfs_extents(vm, region).values()
+    guest = sorted((e['dpa'], e['length']) for e in ext)
     assert dev == guest, f'device {dev} != sysfs {guest}'
+    assert all(e['dpa'] == e['offset'] + dpa_base for e in ext), ext
     return dev
 
 

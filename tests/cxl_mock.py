@@ -40,7 +40,9 @@ def mock_stats(vm, dev):
 
 
 def mock_extents(vm, dev):
-    out = sh(vm, f'cat {PLAT}/{T[dev]["plat"]}/dc_extents')
+    """The mock device's accepted extents, whole: read with Get DC Extent
+    List (the mock's own dc_extents file stops at a page)."""
+    out = sh(vm, f'cat /sys/kernel/debug/cxl/{T[dev]["plat"]}/dc_extents')
     return [(int(a, 0), int(b, 0), u, int(s)) for a, b, u, s in
             (ln.split() for ln in out.splitlines() if ln.strip())]
 
@@ -49,9 +51,10 @@ def agree(vm, dev):
     """The mock device's accepted list equals the region's extent dirs."""
     d = T[dev]
     devl = sorted((a, b, u) for a, b, u, _ in mock_extents(vm, dev))
-    guest = sorted((e['offset'] + d['dpa'], e['length'], e['uuid'])
-                   for e in sysfs_extents(vm, d['region']).values())
+    ext = sysfs_extents(vm, d['region']).values()
+    guest = sorted((e['dpa'], e['length'], e['uuid']) for e in ext)
     assert devl == guest, f'device {devl} != sysfs {guest}'
+    assert all(e['dpa'] == e['offset'] + d['dpa'] for e in ext), ext
     st = mock_stats(vm, dev)
     assert st['violations'] == 0, st['last_violation']
     assert st['pending_offers'] == 0, st

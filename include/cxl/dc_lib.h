@@ -22,6 +22,12 @@
  * only after it agreed does ``activate`` put the group to use.  If
  * ``activate`` fails, the library gives the extents back to the device.
  *
+ * When a policy registers, the groups the device already has as accepted
+ * are recovered and go through the same ``validate`` and ``activate``; one
+ * the policy refuses or fails to activate is kept accepted on the device,
+ * unused (nobody asked for it back), and the policy never hears of it
+ * again.
+ *
  * ``release`` asks the policy to stop using a group the device wants back.
  * It returns 0 once the memory is no longer touched, or -EBUSY when that
  * takes time; the policy then calls cxl_dc_release_done() later, from any

@@ -157,22 +157,23 @@ def test_tag_mode_locked_while_live(vm):
 TIMEOUT = '/sys/module/cxl_core/parameters/dc_chain_timeout_ms'
 
 
-def test_chain_cut_short_rejected_by_timer(vm):
+def test_chain_cut_by_log_overflow_rejected_at_once(vm):
     """QEMU's DC event log holds 8 records: an offer of 9 overflows it and
-    the record with More=0 never arrives.  The chain timer closes the
-    offer and rejects it whole with one response."""
+    the record with More=0 never arrives.  The drain sees the log's
+    overflow flag and rejects the offer whole with one response at once,
+    long before the chain timer (set to 10 minutes here) would."""
     old = sh(vm, f'cat {TIMEOUT}').strip()
-    sh(vm, f'echo 2000 > {TIMEOUT}')
+    sh(vm, f'echo 600000 > {TIMEOUT}')
     try:
         before = device_extents(vm)
         trace_on(vm, *DC_EVENTS)
         qmp_ok(vm.add_capacity([(800 * M + i * 2 * M, 2 * M)
                                 for i in range(9)]))
-        wait_for('timeout response', lambda: _responses(vm), timeout=60)
+        wait_for('overflow response', lambda: _responses(vm), timeout=60)
         rsp = _responses(vm)
         assert [(r['offered'], r['accepted']) for r in rsp] == [('8', '0')]
         rej = trace_records(vm, 'cxl_dc_reject')
-        assert len(rej) == 8 and all(r['reason'] == 'offer timed out'
+        assert len(rej) == 8 and all(r['reason'] == 'event log overflowed'
                                      for r in rej), rej
         assert device_extents(vm) == before
         # The device's pending group was consumed: QEMU takes a new offer
@@ -182,3 +183,28 @@ def test_chain_cut_short_rejected_by_timer(vm):
         assert_agree(vm, R)
     finally:
         sh(vm, f'echo {old} > {TIMEOUT}')
+
+
+def test_offer_answered_when_device_goes_away(vm):
+    """An offer of 9 overflows the log; cxl_pci is unbound well within the
+    chain timeout and bound again: every offer was answered, so QEMU has
+    nothing pending and takes a new offer of that capacity (its QMP
+    command fails while an offer of the range is pending).  Last: the
+    region loses its device."""
+    sh(vm, f'echo 20000 > {TIMEOUT}')
+    pci = sh(vm, 'basename $(dirname $(readlink -f /sys/bus/cxl/devices/mem0))'
+             ).strip()
+    drv = '/sys/bus/pci/drivers/cxl_pci'
+    held = device_extents(vm)
+    start = next(o for o in range(0, G - 18 * M, 2 * M) if not any(
+        d < o + 18 * M and o < d + ln for d, ln in held))
+    ext = [(start + i * 2 * M, 2 * M) for i in range(9)]
+    trace_on(vm, *DC_EVENTS)
+    qmp_ok(vm.add_capacity(ext))
+    sh(vm, f'echo {pci} > {drv}/unbind && echo {pci} > {drv}/bind', 120)
+    wait_for('memdev back', lambda: vm.run(
+        'ls /sys/bus/cxl/devices/mem*/dynamic_ram_1')[0] == 0, timeout=60)
+    trace_on(vm, *DC_EVENTS)
+    qmp_ok(vm.add_capacity(ext[:8]))
+    wait_for('response', lambda: _responses(vm), timeout=60)
+    assert [r['offered'] for r in _responses(vm)] == ['8']

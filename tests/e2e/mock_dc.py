@@ -8,8 +8,8 @@ them; after each test it must have seen no violation, and its accepted list
 must match the guest's extentZ.N directories."""
 import uuid
 
-from cxl import DC_EVENTS, DEV, M, POLICY, policy, sh, sysfs_extents, trace_on, \
-    trace_records, wait_for
+from cxl import DC_EVENTS, DEV, M, POLICY, Skip, policy, sh, sysfs_extents, \
+    trace_on, trace_records, wait_for
 from cxl_mock import (AUTO_REGION_MEMS, K, PLAT, T, knob, accepted, agree, chain, discover,
                       create_region, mock_extents, mock_stats, offer,
                       one_way_roots, rec, rejects)
@@ -310,6 +310,212 @@ def test_forced_release_after_failed_release_dc(vm):
     assert st['forced'] - before['forced'] == 1, st
     assert st['releases'] == before['releases'], st
     agree(vm, 'shared')
+
+
+def _offer_many(vm, d, base, n, size, tag):
+    """One offer of n extents of size from base, tagged, in one command."""
+    trace_on(vm, *DC_EVENTS)
+    before = mock_stats(vm, d)['responses']
+    sh(vm, f"""k={PLAT}/{T[d]["plat"]}/dc_inject_extent
+        i=0
+        while [ $i -lt {n} ]; do
+            more=1; [ $i = {n - 1} ] && more=0
+            printf '%#x:%#x:{tag}:%d\\n' $(({base} + i * {size})) {size} $more > $k
+            i=$((i + 1))
+        done""", timeout=900)
+    assert mock_stats(vm, d)['responses'] == before + 1
+
+
+def test_split_release_retried_from_device_list(vm):
+    """A Release DC that needs two commands fails in the second: the
+    device took the first part.  The retry, when the device asks again,
+    sends only what the device still holds (issue 9, item 7)."""
+    d = T['plain']
+    base, n, size = d['dpa'] + 160 * M, 300, 64 * K
+    tag = str(uuid.uuid4())
+    _offer_many(vm, 'plain', base, n, size, tag)
+    ext = sysfs_extents(vm, d['region'])
+    assert sum(e['uuid'] == tag for e in ext.values()) == n
+    before = mock_stats(vm, 'plain')
+    knob(vm, 'plain', 'dc_fail_release', '1:1')
+    knob(vm, 'plain', 'dc_del_extent', rec(base, n * size, tag))
+    st = mock_stats(vm, 'plain')
+    assert st['failed_releases'] - before['failed_releases'] == 1, st
+    assert st['releases'] - before['releases'] == 1, st
+    assert set(_state(vm, d, 160 * M)) == {'release-pending'}
+    held = [e for e in mock_extents(vm, 'plain') if e[2] == tag]
+    assert 0 < len(held) < n, held
+    knob(vm, 'plain', 'dc_del_extent', rec(base, n * size, tag))
+    assert not any(e['uuid'] == tag
+                   for e in sysfs_extents(vm, d['region']).values())
+    st = mock_stats(vm, 'plain')
+    assert st['released'] - before['released'] == n, st
+    agree(vm, 'plain')
+
+
+def test_unbind_keeps_failed_release_from_next_bind(vm):
+    """The policy let go but Release DC failed, also at unbind: the next
+    bind must not take up capacity the device asked for, and the device's
+    next request gets it back (issue 9, item 8)."""
+    d = T['plain']
+    tag = str(uuid.uuid4())
+    offer(vm, 'plain', chain([(d['dpa'] + 200 * M, M)], tag))
+    policy(vm, 'release', 'busy')
+    try:
+        knob(vm, 'plain', 'dc_del_extent', rec(d['dpa'] + 200 * M, M, tag))
+        knob(vm, 'plain', 'dc_fail_release', 1)
+        policy(vm, 'complete', 1)
+    finally:
+        policy(vm, 'release', 'ok')
+    assert _state(vm, d, 200 * M) == ['release-pending']
+    failed = mock_stats(vm, 'plain')['failed_releases']
+    knob(vm, 'plain', 'dc_fail_release', 1)
+    sh(vm, f'echo {d["region"]} > {POLICY}/unbind')
+    assert mock_stats(vm, 'plain')['failed_releases'] == failed + 1
+    calls = sh(vm, f'cat {POLICY}/log').count('\n')
+    sh(vm, f'echo {d["region"]} > {POLICY}/bind')
+    assert _state(vm, d, 200 * M) == []
+    new = sh(vm, f'cat {POLICY}/log').splitlines()[calls:]
+    assert not any('offset=0xc800000' in ln for ln in new), new
+    before = mock_stats(vm, 'plain')
+    knob(vm, 'plain', 'dc_del_extent', rec(d['dpa'] + 200 * M, M, tag))
+    st = mock_stats(vm, 'plain')
+    assert st['releases'] - before['releases'] == 1, st
+    agree(vm, 'plain')
+
+
+def _rebind(vm, d):
+    sh(vm, f'echo {d["region"]} > {POLICY}/unbind')
+    sh(vm, f'echo {d["region"]} > {POLICY}/bind')
+
+
+def test_recovered_group_checked_like_an_offer(vm):
+    """At bind, a recovered group meets the new policy's rules: one it
+    refuses (tag mode, validate) or fails to activate stays accepted and
+    unused, and nothing goes back to the device (issue 9, item 1)."""
+    d = T['plain']
+    tag = str(uuid.uuid4())
+    offer(vm, 'plain', chain([(d['dpa'] + 210 * M, M)], tag))
+    assert _state(vm, d, 210 * M) == ['active']
+    before = mock_stats(vm, 'plain')
+    region = d['region']
+    try:
+        sh(vm, f'echo {region} > {POLICY}/unbind; '
+               f'echo untagged > {DEV}/{region}/tag_mode; '
+               f'echo {region} > {POLICY}/bind')
+        assert _state(vm, d, 210 * M) == ['accepted']
+        sh(vm, f'echo {region} > {POLICY}/unbind; '
+               f'echo tagged > {DEV}/{region}/tag_mode')
+        policy(vm, 'validate', 'reject')
+        sh(vm, f'echo {region} > {POLICY}/bind')
+        assert _state(vm, d, 210 * M) == ['accepted']
+        policy(vm, 'validate', 'accept')
+        policy(vm, 'activate', 'fail')
+        _rebind(vm, d)
+        assert _state(vm, d, 210 * M) == ['accepted']
+    finally:
+        policy(vm, 'validate', 'accept')
+        policy(vm, 'activate', 'ok')
+    st = mock_stats(vm, 'plain')
+    assert st['releases'] == before['releases'], st
+    log = sh(vm, 'dmesg | grep "kept .* accepted and unused"')
+    for why in ('wrong tag kind for region', 'policy rejected',
+                'activation failed'):
+        assert why in log, log
+    agree(vm, 'plain')
+    _rebind(vm, d)
+    assert _state(vm, d, 210 * M) == ['active']
+    agree(vm, 'plain')
+
+
+def test_recovery_keeps_broken_sharable_set_reachable(vm):
+    """A sharable set missing a sequence number after a forced release
+    while unbound cannot be rebuilt: it is kept, visible, and the device's
+    release request gets it back (issue 9, item 9)."""
+    d = T['shared']
+    tag = str(uuid.uuid4())
+    offer(vm, 'shared', chain([(d['dpa'] + 64 * M, M), (d['dpa'] + 66 * M, M),
+                               (d['dpa'] + 68 * M, M)], tag, [0, 1, 2]),
+          knob_name='dc_inject_shared_extent')
+    sh(vm, f'echo {d["region"]} > {POLICY}/unbind')
+    knob(vm, 'shared', 'dc_force_del_extent', rec(d['dpa'] + 66 * M, M))
+    sh(vm, f'echo {d["region"]} > {POLICY}/bind')
+    assert _state(vm, d, 64 * M) == ['accepted']
+    assert _state(vm, d, 68 * M) == ['accepted']
+    agree(vm, 'shared')
+    before = mock_stats(vm, 'shared')
+    knob(vm, 'shared', 'dc_del_extent', rec(d['dpa'] + 64 * M, 6 * M))
+    assert _state(vm, d, 64 * M) == [] and _state(vm, d, 68 * M) == []
+    st = mock_stats(vm, 'shared')
+    assert st['released'] - before['released'] == 2, st
+    agree(vm, 'shared')
+
+
+def test_release_record_clamped_to_each_region(vm):
+    """A release record that starts outside any region and runs into one
+    goes through that region's policy for the part it covers; nothing
+    the device does not hold is named in a Release DC (issue 9, item 3)."""
+    d = T['plain']
+    tag = str(uuid.uuid4())
+    offer(vm, 'plain', chain([(d['dpa'] + 220 * M, M)], tag))
+    calls = sh(vm, f'cat {POLICY}/log').count('\n')
+    knob(vm, 'plain', 'dc_del_extent',
+         rec(d['dpa'] - 4 * K, 4 * K + 221 * M))
+    new = sh(vm, f'cat {POLICY}/log').splitlines()[calls:]
+    assert any(ln.startswith(f'release {d["region"]}') and
+               'offset=0xdc00000' in ln for ln in new), new
+    assert _state(vm, d, 220 * M) == []
+    assert not [e for e in mock_extents(vm, 'plain')
+                if e[0] < d['dpa'] + 221 * M]
+    # Wrapping or empty records are refused, and logged.
+    sh(vm, 'dmesg -c > /dev/null')
+    knob(vm, 'plain', 'dc_inject_raw', _raw(1, (1 << 64) - 4 * K, 8 * K))
+    assert 'bad length, ignored' in sh(vm, 'dmesg')
+    agree(vm, 'plain')
+
+
+def test_tag_claimed_once_across_devices(vm):
+    """Two devices offer the same tag at once: the tag is claimed when it
+    is checked, so exactly one of them gets it (issue 9, item 10)."""
+    a, b = T['plain'], T['shared']
+    tag = str(uuid.uuid4())
+    off = f'{230 * M:#x}'
+    policy(vm, 'validate', 'slow')
+    try:
+        sh(vm, f"""echo {rec(a['dpa'] + 230 * M, M, tag)} > {PLAT}/{a['plat']}/dc_inject_extent &
+            n=0
+            until grep -q 'validate {a['region']} .*offset={off}' {POLICY}/log; do
+                n=$((n + 1)); [ $n -lt 300 ] || exit 1; sleep 0.1
+            done
+            echo {rec(b['dpa'] + 230 * M, M, tag, 0, 0)} > {PLAT}/{b['plat']}/dc_inject_shared_extent
+            wait""", timeout=120)
+    finally:
+        policy(vm, 'validate', 'accept')
+    got = [e for r in (a, b) for e in sysfs_extents(vm, r['region']).values()
+           if e['uuid'] == tag]
+    assert len(got) == 1, got
+    agree(vm, 'plain')
+    agree(vm, 'shared')
+
+
+def test_open_offer_answered_at_teardown(vm):
+    """A device that goes away with an offer still open gets its answer
+    first (issue 9, item 6)."""
+    mems = discover(vm)
+    used = {T[k]['plat'] for k in T if isinstance(T[k], dict)}
+    spare = [p for p in sorted(mems) if p not in used and
+             p not in AUTO_REGION_MEMS]
+    if not spare:
+        raise Skip('no spare mock memdev')
+    p = spare[0]
+    drv = '/sys/bus/platform/drivers/cxl_mock_mem'
+    sh(vm, 'dmesg -c > /dev/null')
+    sh(vm, f'echo {rec(2 << 30, 2 * M, None, 1)} > {PLAT}/{p}/dc_inject_extent')
+    sh(vm, f'echo {p} > {drv}/unbind')
+    log = sh(vm, 'dmesg')
+    sh(vm, f'echo {p} > {drv}/bind')
+    assert 'DC offer of 1 extent(s) rejected: device going away' in log, log
+    assert 'DC protocol violation' not in log, log
 
 
 def _raw(event_type=0, dpa=0, length=0, flags=0, region=0, hdr_len=128):

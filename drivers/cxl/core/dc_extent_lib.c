@@ -32,12 +32,18 @@
  *
  * Rules (each rejection is traced with its reason, see &enum dc_reject):
  *
- * - A chain longer than %CXL_DC_CHAIN_MAX records, or still open
- *   %dc_chain_timeout_ms after its first record, is rejected whole; it
- *   still gets its one response.  No response is sent while no offer is
- *   pending.  Responses go out first-in first-out.
+ * - A chain longer than %CXL_DC_CHAIN_MAX records, still open
+ *   %dc_chain_timeout_ms after its first record, or open when the event
+ *   log reports an overflow (its end was lost) is rejected whole; it still
+ *   gets its one response.  No response is sent while no offer is pending.
+ *   Responses go out first-in first-out.  When the device goes away, every
+ *   offer it still waits for is answered first.  The response payload is
+ *   allocated once per device, so no offer goes unanswered for want of
+ *   memory.
  * - A tagged group is accepted or rejected whole.  A tag live anywhere on
- *   the host rejects a new group with that tag.  Sequence numbers of a
+ *   the host rejects a new group with that tag; the tag is claimed in the
+ *   same step as it is checked, so two devices cannot both take it.
+ *   Sequence numbers of a
  *   sharable group must be exactly 0..n-1; other groups are numbered in
  *   arrival order.  The region's tag mode filters tagged and untagged
  *   extents.
@@ -48,7 +54,19 @@
  *   regions.  An offer for a region with no policy is rejected.
  * - When a policy registers, extents the device already has as accepted
  *   are read back with Get DC Extent List and handed to it without being
- *   acknowledged again; events arriving meanwhile wait.
+ *   acknowledged again; events arriving meanwhile wait.  Each recovered
+ *   group is checked like an offer (tag mode, granularity, a tag live
+ *   elsewhere, ``validate``); one that fails, or whose activation fails,
+ *   is *kept*: accepted on the device, shown as ``accepted``, used by
+ *   nobody, and given back only when the device asks.  Capacity the device
+ *   asked for whose Release DC failed when its policy unbound is never
+ *   recovered; the device's next request gets it.
+ * - A release record is checked for length and wrap, and clamped to each
+ *   region it touches: every group in the range goes as a whole, through
+ *   its policy while one uses it.  Where no group lies, whatever the
+ *   device still holds is given back (a forced release took it already).
+ *   A Release DC that failed is retried from the device's own list of
+ *   what it still holds, never by resending what it may have taken.
  *
  * Lock order, outermost first::
  *
@@ -63,7 +81,11 @@
  * the drain, outside log_lock.  The policy callbacks ``activate``,
  * ``release`` and ``force_release`` (they hot-plug, offline and may wait)
  * run under process_lock only, never under a lock the event drain needs;
- * a policy must not wait for Dynamic Capacity events inside them.
+ * a policy must not wait for Dynamic Capacity events inside them.  As
+ * every callback runs under process_lock, unregistering a policy (which
+ * takes it) waits for the one in flight.  ``validate`` runs under every
+ * lock above but the tag registry: a policy must not take, in
+ * ``validate``, a lock it holds while it calls into the library.
  * kobject_uevent() runs under no lock of this file.
  */
 
@@ -103,6 +125,8 @@ static unsigned int dc_chain_timeout_clamped(void)
  * @DC_REJECT_CHAIN_TIMEOUT: the offer did not end in time
  * @DC_REJECT_NOMEM: the host ran out of memory
  * @DC_REJECT_RESPONSE: the device failed the response
+ * @DC_REJECT_OVERFLOW: the event log overflowed while the offer was open
+ * @DC_REJECT_TEARDOWN: the device went away before the offer was decided
  * @DC_REJECT_MAX: number of reasons
  */
 enum dc_reject {
@@ -126,6 +150,8 @@ enum dc_reject {
 	DC_REJECT_CHAIN_TIMEOUT,
 	DC_REJECT_NOMEM,
 	DC_REJECT_RESPONSE,
+	DC_REJECT_OVERFLOW,
+	DC_REJECT_TEARDOWN,
 	DC_REJECT_MAX
 };
 
@@ -150,6 +176,8 @@ static const char *const dc_reject_str[DC_REJECT_MAX] = {
 	[DC_REJECT_CHAIN_TIMEOUT] = "offer timed out",
 	[DC_REJECT_NOMEM] = "out of memory",
 	[DC_REJECT_RESPONSE] = "response failed",
+	[DC_REJECT_OVERFLOW] = "event log overflowed",
+	[DC_REJECT_TEARDOWN] = "device going away",
 };
 
 const char *cxl_dc_reject_reason(int reason)
@@ -192,10 +220,14 @@ struct cxl_dc_extent {
  * @ops: the policy that owns the group
  * @tag: the tag, null for an untagged extent
  * @data: the policy's per-group data
- * @state: &enum cxl_dc_extent_state of the whole group
- * @release_wanted: the device asked for it back while it was activating
+ * @state: &enum cxl_dc_extent_state of the whole group; a group with no
+ *	@ops is *kept*: accepted on the device, used by nobody (a recovered
+ *	group the policy refused, or one whose Release DC failed at unbind)
  * @forced: the device took (some of) the memory back already; what it
  *	still holds of the group goes back with Release DC at the end
+ * @recheck: a Release DC of the group failed, perhaps after the device
+ *	took part of it: the next one sends only what the device still holds
+ * @tag_listed: the group's tag is in the host-wide tag registry
  * @owed: the policy answered -EBUSY and owes cxl_dc_release_done()
  * @forcing: a forced release is calling the policy; it ends the group
  * @done: cxl_dc_release_done() came while @forcing
@@ -212,8 +244,9 @@ struct cxl_dc_group {
 	void *data;
 	u8 state;
 	/* One byte: every flag changes under &cxl_dc_dev.lock only. */
-	bool release_wanted:1;
 	bool forced:1;
+	bool recheck:1;
+	bool tag_listed:1;
 	bool owed:1;
 	bool forcing:1;
 	bool done:1;
@@ -234,8 +267,6 @@ struct cxl_dc_group {
  * @groups: live groups, oldest first (under &cxl_dc_dev.lock)
  * @nr_extents: number of live extents
  * @next_id: N of the next extentZ.N
- * @busy: policy callbacks in flight; unregistering waits for 0
- * @wq: where unregistering waits
  */
 struct cxl_dc_region {
 	struct cxl_region *cxlr;
@@ -248,8 +279,6 @@ struct cxl_dc_region {
 	struct list_head groups;
 	int nr_extents;
 	int next_id;
-	atomic_t busy;
-	wait_queue_head_t wq;
 };
 
 /**
@@ -261,6 +290,7 @@ struct cxl_dc_region {
  * @nr: records kept in @ext
  * @alloc: room in @ext
  * @why: non-zero when the whole offer is rejected (cap, timeout, memory)
+ * @deadline: when an offer still open is closed (jiffies)
  * @ext: the offered extents, in offered order
  */
 struct cxl_dc_chain {
@@ -269,6 +299,7 @@ struct cxl_dc_chain {
 	int nr;
 	int alloc;
 	enum dc_reject why;
+	unsigned long deadline;
 	struct cxl_dc_extent_raw *ext;
 };
 
@@ -282,6 +313,12 @@ struct cxl_dc_chain {
  * @open: the offer being gathered, NULL between offers
  * @closed: offers whose last record arrived, oldest first, not yet answered
  * @timeout: closes @open when its last record does not come
+ * @payload: the one Add DC Response / Release DC payload, so that an offer
+ *	is answered even when the host is out of memory
+ * @dying: the device is going away; nothing new is queued
+ * @overflowed: the event log lost records during the current drain
+ * @withheld: DPA ranges the device asked for whose Release DC failed when
+ *	their policy unbound; never recovered, given back on the next request
  * @responses: Add DC Responses sent
  * @releases: Release DC commands sent
  * @offered: extents offered
@@ -297,6 +334,10 @@ struct cxl_dc_dev {
 	struct cxl_dc_chain *open;
 	struct list_head closed;
 	struct delayed_work timeout;
+	struct cxl_mbox_dc_response *payload;
+	bool dying;
+	bool overflowed;
+	struct list_head withheld;
 	unsigned long responses;
 	unsigned long releases;
 	unsigned long offered;
@@ -355,6 +396,32 @@ static void dc_tag_insert(struct cxl_dc_group *group)
 	}
 	rb_link_node(&group->tag_node, parent, link);
 	rb_insert_color(&group->tag_node, &cxl_dc_tags);
+}
+
+/*
+ * List a group's tag, unless the tag is live already (anywhere on the
+ * host).  Checking and listing are one step, so two devices cannot both
+ * take a tag.  An untagged group needs nothing.
+ */
+static bool dc_tag_claim(struct cxl_dc_group *group)
+{
+	if (uuid_is_null(&group->tag) || group->tag_listed)
+		return true;
+	guard(mutex)(&cxl_dc_tags_lock);
+	if (dc_tag_find(&group->tag))
+		return false;
+	dc_tag_insert(group);
+	group->tag_listed = true;
+	return true;
+}
+
+static void dc_tag_drop(struct cxl_dc_group *group)
+{
+	if (!group->tag_listed)
+		return;
+	guard(mutex)(&cxl_dc_tags_lock);
+	rb_erase(&group->tag_node, &cxl_dc_tags);
+	group->tag_listed = false;
 }
 
 /* --- live extents of a region, by DPA ------------------------------------ */
@@ -420,6 +487,12 @@ static ssize_t offset_show(struct kobject *kobj, struct kobj_attribute *attr,
 	return sysfs_emit(buf, "%#llx\n", ext->hpa - cxlr->params.res->start);
 }
 
+static ssize_t dpa_show(struct kobject *kobj, struct kobj_attribute *attr,
+			char *buf)
+{
+	return sysfs_emit(buf, "%#llx\n", to_dc_extent(kobj)->dpa);
+}
+
 static ssize_t length_show(struct kobject *kobj, struct kobj_attribute *attr,
 			   char *buf)
 {
@@ -446,6 +519,7 @@ static ssize_t state_show(struct kobject *kobj, struct kobj_attribute *attr,
 }
 
 static struct kobj_attribute dc_offset_attr = __ATTR_RO(offset);
+static struct kobj_attribute dc_dpa_attr = __ATTR_RO(dpa);
 static struct kobj_attribute dc_length_attr = __ATTR_RO(length);
 static struct kobj_attribute dc_uuid_attr = __ATTR_RO(uuid);
 static struct kobj_attribute dc_seq_attr = __ATTR_RO(seq);
@@ -453,6 +527,7 @@ static struct kobj_attribute dc_state_attr = __ATTR_RO(state);
 
 static struct attribute *dc_extent_attrs[] = {
 	&dc_offset_attr.attr,
+	&dc_dpa_attr.attr,
 	&dc_length_attr.attr,
 	&dc_uuid_attr.attr,
 	&dc_seq_attr.attr,
@@ -532,14 +607,16 @@ static void dc_set_state(struct cxl_dc_group *group, enum cxl_dc_extent_state s)
 /* Free a group that never went live (its extents are in no tree). */
 static void dc_group_free(struct cxl_dc_group *group)
 {
+	dc_tag_drop(group);
 	for (int i = 0; i < group->nr; i++)
 		if (group->ext[i])
 			kobject_put(&group->ext[i]->kobj);
 	kfree(group);
 }
 
-/* Make an accepted group live: extents in the tree and in sysfs, tag in
- * the registry.  Cannot fail.
+/*
+ * Make an accepted group live: extents in the tree and in sysfs (its tag
+ * was claimed when it was checked).  Cannot fail.
  */
 static void dc_group_link(struct cxl_dc_region *dcr, struct cxl_dc_group *group)
 {
@@ -551,15 +628,9 @@ static void dc_group_link(struct cxl_dc_region *dcr, struct cxl_dc_group *group)
 		dc_extent_insert(dcr, group->ext[i]);
 		dc_extent_publish(dcr, group->ext[i]);
 	}
-	if (!uuid_is_null(&group->tag)) {
-		guard(mutex)(&cxl_dc_tags_lock);
-		dc_tag_insert(group);
-	}
 	list_add_tail(&group->node, &dcr->groups);
 	dc_set_state(group, CXL_DC_EXTENT_ACCEPTED);
-	/* Activation is in flight until dc_activate() ends; see @busy. */
 	group->ops = dcr->ops;
-	atomic_inc(&dcr->busy);
 }
 
 /* Forget a live group: the device no longer has it, or nobody uses it. */
@@ -569,10 +640,6 @@ static void dc_group_unlink(struct cxl_dc_group *group)
 
 	lockdep_assert_held(&dcr->dcd->lock);
 
-	if (!uuid_is_null(&group->tag)) {
-		guard(mutex)(&cxl_dc_tags_lock);
-		rb_erase(&group->tag_node, &cxl_dc_tags);
-	}
 	for (int i = 0; i < group->nr; i++) {
 		rb_erase(&group->ext[i]->node, &dcr->extents);
 		dcr->nr_extents--;
@@ -607,8 +674,8 @@ static int dc_send_list(struct cxl_dc_dev *dcd, u16 opcode, int nr,
 			void *ctx)
 {
 	struct cxl_mailbox *cxl_mbox = &dcd->mds->cxlds.cxl_mbox;
-	size_t room = (cxl_mbox->payload_size -
-		       sizeof(struct cxl_mbox_dc_response)) /
+	struct cxl_mbox_dc_response *rsp = dcd->payload;
+	size_t room = (cxl_mbox->payload_size - sizeof(*rsp)) /
 		      sizeof(struct cxl_dc_updated_extent);
 	int done = 0;
 
@@ -618,8 +685,6 @@ static int dc_send_list(struct cxl_dc_dev *dcd, u16 opcode, int nr,
 
 	do {
 		int n = min_t(int, nr - done, room);
-		struct cxl_mbox_dc_response *rsp __free(kvfree) =
-			kvzalloc(struct_size(rsp, extent_list, n), GFP_KERNEL);
 		struct cxl_mbox_cmd cmd = {
 			.opcode = opcode,
 			.payload_in = rsp,
@@ -627,8 +692,7 @@ static int dc_send_list(struct cxl_dc_dev *dcd, u16 opcode, int nr,
 		};
 		int rc;
 
-		if (!rsp)
-			return -ENOMEM;
+		memset(rsp, 0, cmd.size_in);
 		rsp->extent_list_size = cpu_to_le32(n);
 		if (done + n < nr)
 			rsp->flags = CXL_DC_RESPONSE_MORE;
@@ -786,7 +850,12 @@ static int dc_group_still_held(struct cxl_dc_dev *dcd,
 	return n;
 }
 
-/* Release DC for what the device still holds of a group it took in part. */
+/*
+ * Release DC for what the device still holds of a group: after it took
+ * part of the group by force, or after a Release DC split over several
+ * commands failed part way (the device kept what the failed command named
+ * and may have taken the rest).
+ */
 static int dc_group_give_back_rest(struct cxl_dc_dev *dcd,
 				   struct cxl_dc_group *group)
 {
@@ -795,30 +864,34 @@ static int dc_group_give_back_rest(struct cxl_dc_dev *dcd,
 
 	if (n <= 0)
 		return n;
-	dev_warn(&group->dcr->cxlr->dev,
-		 "giving back %d range(s) the device left of a group it took by force\n",
-		 n);
+	if (group->forced)
+		dev_warn(&group->dcr->cxlr->dev,
+			 "giving back %d range(s) the device left of a group it took by force\n",
+			 n);
 	return dc_send_list(dcd, CXL_MBOX_OP_RELEASE_DC, n, dc_range_get, r) ?:
 	       n;
 }
 
 /*
  * Give a live group back to the device and forget it.  On failure the
- * group stays as it is, release-pending, and a later release retries.
+ * group stays, release-pending, and the next release request for it
+ * retries with what the device still holds then.
  */
 static int dc_group_give_back(struct cxl_dc_dev *dcd, struct cxl_dc_group *group)
 {
 	int rc;
 
 	lockdep_assert_held(&dcd->lock);
-	if (group->forced)
+	if (group->forced || group->recheck)
 		rc = dc_group_give_back_rest(dcd, group);
 	else
 		rc = dc_send_list(dcd, CXL_MBOX_OP_RELEASE_DC, group->nr,
 				  dc_group_get, group) ?: 1;
 	if (rc < 0) {
-		dev_err(dc_dev(dcd), "Release DC of %d extents failed: %d\n",
+		dev_err(dc_dev(dcd),
+			"Release DC of %d extent(s) failed: %d; retried when the device asks again\n",
 			group->nr, rc);
+		group->recheck = true;
 		dc_set_state(group, CXL_DC_EXTENT_RELEASE_PENDING);
 		return rc;
 	}
@@ -827,6 +900,55 @@ static int dc_group_give_back(struct cxl_dc_dev *dcd, struct cxl_dc_group *group
 	dc_trace_group(dcd, group, true);
 	dc_group_unlink(group);
 	return 0;
+}
+
+/* --- capacity the device asked for, not given back yet ------------------ */
+
+struct dc_withheld {
+	struct list_head node;
+	struct range r;
+};
+
+/* Remember a release-pending group's ranges when its group goes away. */
+static void dc_withhold(struct cxl_dc_dev *dcd, struct cxl_dc_group *group)
+{
+	lockdep_assert_held(&dcd->lock);
+	for (int i = 0; i < group->nr; i++) {
+		struct dc_withheld *w = kzalloc_obj(*w);
+
+		/* Without memory the next bind takes it up: logged. */
+		if (!w) {
+			dev_err(dc_dev(dcd), "forgetting a pending release\n");
+			return;
+		}
+		w->r = (struct range) { group->ext[i]->dpa,
+					group->ext[i]->dpa + group->ext[i]->len - 1 };
+		list_add_tail(&w->node, &dcd->withheld);
+	}
+}
+
+static bool dc_withheld_overlaps(struct cxl_dc_dev *dcd, u64 dpa, u64 len)
+{
+	struct range r = { dpa, dpa + len - 1 };
+	struct dc_withheld *w;
+
+	list_for_each_entry(w, &dcd->withheld, node)
+		if (range_overlaps(&w->r, &r))
+			return true;
+	return false;
+}
+
+/* [@start, @end] went back to the device, or it took it. */
+static void dc_withheld_clear(struct cxl_dc_dev *dcd, u64 start, u64 end)
+{
+	struct dc_withheld *w, *n;
+
+	list_for_each_entry_safe(w, n, &dcd->withheld, node) {
+		if (w->r.start >= start && w->r.end <= end) {
+			list_del(&w->node);
+			kfree(w);
+		}
+	}
 }
 
 /* --- gathering offers --------------------------------------------------------- */
@@ -852,8 +974,10 @@ static void dc_chain_add(struct cxl_dc_dev *dcd, const struct cxl_event_dcd *rec
 			return;
 		}
 		dcd->open = chain;
+		chain->deadline = jiffies +
+				  msecs_to_jiffies(dc_chain_timeout_clamped());
 		mod_delayed_work(system_dfl_wq, &dcd->timeout,
-				 msecs_to_jiffies(dc_chain_timeout_clamped()));
+				 chain->deadline - jiffies);
 	}
 	chain->type = CXL_DC_EVENT_ADD_CAPACITY;
 	if (chain->why)
@@ -901,6 +1025,15 @@ static void dc_chain_timeout(struct work_struct *work)
 	scoped_guard(mutex, &dcd->lock) {
 		if (!dcd->open)
 			return;
+		/*
+		 * Armed for an offer that closed meanwhile: the one open now
+		 * has its own deadline.
+		 */
+		if (time_before(jiffies, dcd->open->deadline)) {
+			mod_delayed_work(system_dfl_wq, &dcd->timeout,
+					 dcd->open->deadline - jiffies);
+			return;
+		}
 		dev_warn(dc_dev(dcd), "DC offer not finished after %u ms: rejected\n",
 			 dc_chain_timeout_clamped());
 		/*
@@ -1202,49 +1335,90 @@ static int dc_respond(struct cxl_dc_dev *dcd, struct dc_offer_ext *oe, int n)
 	return rc;
 }
 
+/*
+ * Reject a whole offer without deciding it (no memory, teardown): one
+ * empty Add DC Response, which needs no allocation.  At teardown the
+ * memdev the trace records name is gone already: the log says it.
+ */
+static void dc_answer_empty(struct cxl_dc_dev *dcd, struct cxl_dc_chain *chain,
+			    enum dc_reject why)
+{
+	bool trace = why != DC_REJECT_TEARDOWN;
+	int rc;
+
+	lockdep_assert_held(&dcd->lock);
+	for (int i = 0; trace && i < chain->nr; i++)
+		trace_cxl_dc_reject(dc_memdev(dcd), NULL,
+				    le64_to_cpu(chain->ext[i].start_dpa),
+				    le64_to_cpu(chain->ext[i].length),
+				    (const uuid_t *)chain->ext[i].tag, 0,
+				    dc_reject_str[why]);
+	rc = dc_send_list(dcd, CXL_MBOX_OP_ADD_DC_RESPONSE, 0, NULL, NULL);
+	if (trace)
+		trace_cxl_dc_response(dc_memdev(dcd), chain->nr, 0, rc);
+	if (rc)
+		dev_err(dc_dev(dcd), "Add DC Response failed: %d\n", rc);
+	else if (!trace)
+		dev_info(dc_dev(dcd), "DC offer of %d extent(s) rejected: %s\n",
+			 chain->nr, dc_reject_str[why]);
+	dcd->responses++;
+}
+
 static void dc_region_uevent(struct cxl_dc_region *dcr)
 {
 	kobject_uevent(&dcr->cxlr->dev.kobj, KOBJ_CHANGE);
 }
 
-static void dc_region_idle(struct cxl_dc_region *dcr)
+/*
+ * Keep a group accepted on the device but used by nobody, visible as
+ * ``accepted``: a recovered group the policy refused or could not use.
+ * It goes back only when the device (or the region's deletion) asks.
+ */
+static void dc_group_keep(struct cxl_dc_dev *dcd, struct cxl_dc_group *group,
+			  const char *why)
 {
-	if (atomic_dec_and_test(&dcr->busy))
-		wake_up(&dcr->wq);
+	lockdep_assert_held(&dcd->lock);
+	group->ops = NULL;
+	dc_set_state(group, CXL_DC_EXTENT_ACCEPTED);
+	for (int i = 0; i < group->nr; i++)
+		trace_cxl_dc_reject(dc_memdev(dcd), dcr_name(group->dcr),
+				    group->ext[i]->dpa, group->ext[i]->len,
+				    &group->tag, group->ext[i]->seq, why);
+	dev_info(&group->dcr->cxlr->dev,
+		 "kept %d recovered extent(s) (DPA %#llx) accepted and unused: %s\n",
+		 group->nr, group->ext[0]->dpa, why);
 }
-
-static void dc_start_release(struct cxl_dc_dev *dcd, struct cxl_dc_group *group);
 
 /*
  * Put an accepted group to use.  Context: process_lock held, no other lock.
- * If the policy fails, the device gets the extents back.
+ * If the policy fails, a new offer's extents go back to the device; a
+ * recovered group stays accepted, unused (nobody asked for it back).
  */
-static void dc_activate(struct cxl_dc_dev *dcd, struct cxl_dc_group *group)
+static void dc_activate(struct cxl_dc_dev *dcd, struct cxl_dc_group *group,
+			bool recovered)
 {
 	const struct cxl_dc_policy_ops *ops = group->ops;
 	struct cxl_dc_region *dcr = group->dcr;
-	bool release;
 	int rc;
 
 	lockdep_assert_held(&dcd->process_lock);
 	rc = ops->activate ? ops->activate(dcr->cxlr, group) : 0;
 
 	scoped_guard(mutex, &dcd->lock) {
-		release = group->release_wanted;
-		if (rc) {
+		if (!rc) {
+			dc_set_state(group, CXL_DC_EXTENT_ACTIVE);
+		} else if (recovered) {
+			dev_warn(&dcr->cxlr->dev, "%s could not use %d extent(s): %d\n",
+				 ops->name, group->nr, rc);
+			dc_group_keep(dcd, group, "activation failed");
+		} else {
 			dev_warn(&dcr->cxlr->dev,
 				 "%s could not use %d extent(s): %d, giving them back\n",
 				 ops->name, group->nr, rc);
 			dc_group_give_back(dcd, group);
-			release = false;
-		} else {
-			dc_set_state(group, CXL_DC_EXTENT_ACTIVE);
 		}
 	}
-	if (release)
-		dc_start_release(dcd, group);
 	dc_region_uevent(dcr);
-	dc_region_idle(dcr);
 }
 
 static void dc_process_offer(struct cxl_dc_dev *dcd, struct cxl_dc_chain *chain)
@@ -1260,7 +1434,7 @@ static void dc_process_offer(struct cxl_dc_dev *dcd, struct cxl_dc_chain *chain)
 	if (!oe || !live) {
 		guard(mutex)(&dcd->lock);
 		dev_err(dc_dev(dcd), "no memory to decide a DC offer\n");
-		dc_send_list(dcd, CXL_MBOX_OP_ADD_DC_RESPONSE, 0, NULL, NULL);
+		dc_answer_empty(dcd, chain, DC_REJECT_NOMEM);
 		return;
 	}
 
@@ -1298,6 +1472,12 @@ static void dc_process_offer(struct cxl_dc_dev *dcd, struct cxl_dc_chain *chain)
 				dc_group_free(group);
 				continue;
 			}
+			if (!dc_tag_claim(group)) {
+				/* Another device took the tag meanwhile. */
+				dc_reject_group(oe, n, gi, DC_REJECT_TAG_LIVE);
+				dc_group_free(group);
+				continue;
+			}
 			live[nlive++] = group;
 		}
 
@@ -1326,10 +1506,10 @@ static void dc_process_offer(struct cxl_dc_dev *dcd, struct cxl_dc_chain *chain)
 
 	/*
 	 * Activation runs outside the locks; the region cannot lose its
-	 * policy meanwhile: unregistering waits for @busy to drain.
+	 * policy meanwhile: unregistering takes process_lock.
 	 */
 	for (int i = 0; i < nlive; i++)
-		dc_activate(dcd, live[i]);
+		dc_activate(dcd, live[i], false);
 }
 
 /* --- releasing ------------------------------------------------------------------ */
@@ -1348,7 +1528,6 @@ static void dc_start_release(struct cxl_dc_dev *dcd, struct cxl_dc_group *group)
 		dc_set_state(group, CXL_DC_EXTENT_RELEASE_PENDING);
 		dc_trace_group(dcd, group, false);
 		group->owed = true;
-		atomic_inc(&dcr->busy);
 	}
 	dc_region_uevent(dcr);
 
@@ -1363,7 +1542,6 @@ static void dc_start_release(struct cxl_dc_dev *dcd, struct cxl_dc_group *group)
 			ops->name, group->nr, rc);
 	if (!rc)
 		cxl_dc_release_done(group);
-	dc_region_idle(dcr);
 }
 
 /**
@@ -1438,28 +1616,52 @@ static int dc_groups_in_range(struct cxl_dc_region *dcr, u64 dpa, u64 len,
 	return nr;
 }
 
-/* Nobody holds [@dpa, @dpa + @len): give it back unless it went by force. */
+/*
+ * No live group lies in [@dpa, @end]: whatever the device still holds there
+ * is used by nobody on the host (accepted while no policy was bound, or not
+ * recovered), so a release request gets it back.  A forced release took it.
+ */
 static void dc_release_unheld(struct cxl_dc_dev *dcd, struct cxl_dc_region *dcr,
-			      const struct cxl_dc_extent_raw *raw, bool forced)
+			      u64 dpa, u64 end, const uuid_t *tag, bool forced)
 {
-	u64 dpa = le64_to_cpu(raw->start_dpa), len = le64_to_cpu(raw->length);
-	struct range r = { dpa, dpa + len - 1 };
+	struct cxl_dc_extent_raw *raw __free(kvfree) = NULL;
+	struct range *r __free(kvfree) = NULL;
+	int total, n = 0;
 
 	lockdep_assert_held(&dcd->lock);
-	trace_cxl_dc_release(dc_memdev(dcd), dcr_name(dcr), dpa, len,
-			     (const uuid_t *)raw->tag, 0,
-			     forced ? "forced, not held" : "not held");
-	/*
-	 * Either it was never accepted (the device will refuse) or it was
-	 * accepted while no policy was bound and nobody uses it.
-	 */
-	if (forced || !len || (dcr && dcr->ops))
+	trace_cxl_dc_release(dc_memdev(dcd), dcr_name(dcr), dpa, end - dpa + 1,
+			     tag, 0, forced ? "forced, not held" : "not held");
+	if (forced) {
+		dc_withheld_clear(dcd, dpa, end);
 		return;
-	if (dc_send_list(dcd, CXL_MBOX_OP_RELEASE_DC, 1, dc_range_get, &r))
+	}
+	total = dc_read_extents(dcd, &raw);
+	if (total <= 0)
+		return;
+	r = kvcalloc(total, sizeof(*r), GFP_KERNEL);
+	if (!r)
+		return;
+	for (int i = 0; i < total; i++) {
+		u64 start = le64_to_cpu(raw[i].start_dpa), last;
+
+		if (!raw[i].length ||
+		    check_add_overflow(start, le64_to_cpu(raw[i].length) - 1,
+				       &last))
+			continue;
+		start = max(start, dpa);
+		last = min(last, end);
+		if (start <= last)
+			r[n++] = (struct range) { start, last };
+	}
+	if (n && dc_send_list(dcd, CXL_MBOX_OP_RELEASE_DC, n, dc_range_get, r))
+		return;
+	dc_withheld_clear(dcd, dpa, end);
+	if (!n)
 		return;
 	dcd->releases++;
-	trace_cxl_dc_released(dc_memdev(dcd), dcr_name(dcr), dpa, len,
-			      (const uuid_t *)raw->tag, 0, "not held");
+	for (int i = 0; i < n; i++)
+		trace_cxl_dc_released(dc_memdev(dcd), dcr_name(dcr), r[i].start,
+				      range_len(&r[i]), tag, 0, "not held");
 }
 
 /*
@@ -1497,45 +1699,132 @@ static void dc_force_release(struct cxl_dc_dev *dcd, struct cxl_dc_group *group)
 	dc_region_uevent(dcr);
 }
 
+struct dc_segment_ctx {
+	u64 dpa;
+	struct cxl_endpoint_decoder *hit;
+	u64 next;
+};
+
+static int dc_segment_match(struct device *dev, void *arg)
+{
+	struct dc_segment_ctx *ctx = arg;
+	struct cxl_endpoint_decoder *cxled;
+	struct resource *res;
+
+	if (!is_endpoint_decoder(dev))
+		return 0;
+	cxled = to_cxl_endpoint_decoder(dev);
+	res = cxled->dpa_res;
+	if (!res || !resource_size(res))
+		return 0;
+	if (ctx->dpa >= res->start && ctx->dpa <= res->end) {
+		ctx->hit = cxled;
+		return 1;
+	}
+	if (res->start > ctx->dpa)
+		ctx->next = min(ctx->next, res->start);
+	return 0;
+}
+
 /*
- * The device asked for [dpa, dpa + len) back, or took it by force.  Every
- * group with an extent in the range goes as a whole.
+ * The part of [@dpa, @end] from @dpa on that one endpoint decoder maps, or
+ * that none maps: its last DPA in *@last, and the DC state of the region
+ * it belongs to, if any.  Context: cxl_rwsem.dpa held.
+ */
+static struct cxl_dc_region *dc_segment(struct cxl_dc_dev *dcd, u64 dpa,
+					u64 end, u64 *last)
+{
+	struct cxl_memdev *cxlmd = dc_memdev(dcd);
+	struct dc_segment_ctx ctx = { .dpa = dpa, .next = U64_MAX };
+	struct cxl_region *cxlr;
+
+	lockdep_assert_held(&cxl_rwsem.dpa);
+	if (cxlmd && cxlmd->dev.driver && cxlmd->endpoint)
+		device_for_each_child(&cxlmd->endpoint->dev, &ctx,
+				      dc_segment_match);
+	if (!ctx.hit) {
+		*last = ctx.next <= end ? ctx.next - 1 : end;
+		return NULL;
+	}
+	*last = min(end, ctx.hit->dpa_res->end);
+	cxlr = ctx.hit->cxld.region;
+	return cxlr ? cxlr->dc : NULL;
+}
+
+/* A policy has the group: active, or it still owes its release. */
+static bool dc_group_in_use(const struct cxl_dc_group *group)
+{
+	return group->state == CXL_DC_EXTENT_ACTIVE || group->owed;
+}
+
+/*
+ * The device asked for [dpa, dpa + len) back, or took it by force.  The
+ * record is clamped to each region it touches; every group with an extent
+ * in it goes as a whole, through its policy while one uses it.
  */
 static void dc_process_release(struct cxl_dc_dev *dcd,
 			       const struct cxl_dc_extent_raw *raw, bool forced)
 {
 	u64 dpa = le64_to_cpu(raw->start_dpa), len = le64_to_cpu(raw->length);
+	const uuid_t *tag = (const uuid_t *)raw->tag;
 	struct cxl_dc_group **groups __free(kvfree) = NULL;
-	int nr = 0, todo = 0;
+	int nr = 0, room, todo = 0;
+	u64 end, at, last;
 
 	lockdep_assert_held(&dcd->process_lock);
+	if (!len || check_add_overflow(dpa, len - 1, &end)) {
+		dev_warn_ratelimited(dc_dev(dcd),
+				     "DC release record %#llx+%#llx: bad length, ignored\n",
+				     dpa, len);
+		trace_cxl_dc_release(dc_memdev(dcd), NULL, dpa, len, tag, 0,
+				     "bad length");
+		return;
+	}
+
 	scoped_guard(rwsem_read, &cxl_rwsem.region)
 	scoped_guard(rwsem_read, &cxl_rwsem.dpa)
 	scoped_guard(mutex, &dcd->lock) {
-		struct cxl_region *cxlr = cxl_dpa_to_region(dc_memdev(dcd), dpa);
-		struct cxl_dc_region *dcr = cxlr ? cxlr->dc : NULL;
+		/* Room for every group: at most one per extent in the range. */
+		for (at = dpa; ; at = last + 1) {
+			struct cxl_dc_region *dcr = dc_segment(dcd, at, end, &last);
 
-		if (dcr && len)
-			nr = dc_groups_in_range(dcr, dpa, len, NULL, INT_MAX);
+			if (dcr)
+				nr += dc_groups_in_range(dcr, at, last - at + 1,
+							 NULL, INT_MAX);
+			if (last == end)
+				break;
+		}
 		if (nr) {
 			groups = kvmalloc_array(nr, sizeof(*groups), GFP_KERNEL);
-			/* Without memory, the release is retried on request. */
-			nr = groups ? dc_groups_in_range(dcr, dpa, len, groups,
-							 nr) : 0;
+			if (!groups) {
+				/* The device asks again, or forced it already. */
+				dev_err(dc_dev(dcd), "no memory for a DC release\n");
+				return;
+			}
 		}
-		if (!nr) {
-			dc_release_unheld(dcd, dcr, raw, forced);
-			return;
+		room = nr;
+		nr = 0;
+		for (at = dpa; ; at = last + 1) {
+			struct cxl_dc_region *dcr = dc_segment(dcd, at, end, &last);
+			int got = 0;
+
+			if (dcr && room > nr)
+				got = dc_groups_in_range(dcr, at, last - at + 1,
+							 groups + nr, room - nr);
+			if (!got)
+				dc_release_unheld(dcd, dcr, at, last, tag, forced);
+			nr += got;
+			if (last == end)
+				break;
 		}
 		for (int i = 0; i < nr; i++) {
 			struct cxl_dc_group *g = groups[i];
 
-			if (g->state == CXL_DC_EXTENT_RELEASE_PENDING &&
-			    !g->owed) {
+			if (!dc_group_in_use(g)) {
 				/*
-				 * The policy answered already and a Release DC
-				 * failed: never call it back, try again (after
-				 * a forced release, only what the device left).
+				 * Kept unused, or the policy answered and a
+				 * Release DC failed: never call a policy, give
+				 * back (after a forced release, what is left).
 				 */
 				g->forced |= forced;
 				dc_group_give_back(dcd, g);
@@ -1545,10 +1834,6 @@ static void dc_process_release(struct cxl_dc_dev *dcd,
 				g->forced = true;
 				g->forcing = true;
 				g->done = false;
-			} else if (g->state == CXL_DC_EXTENT_ACCEPTED) {
-				/* Activating: dc_activate() releases it after. */
-				g->release_wanted = true;
-				continue;
 			} else if (g->state == CXL_DC_EXTENT_RELEASE_PENDING) {
 				/* Still owed: cxl_dc_release_done() ends it. */
 				continue;
@@ -1587,6 +1872,8 @@ void cxl_dc_handle_event(struct cxl_memdev_state *mds,
 		return;
 
 	guard(mutex)(&dcd->lock);
+	if (dcd->dying)
+		return;
 	switch (rec->event_type) {
 	case CXL_DC_EVENT_ADD_CAPACITY:
 		dc_chain_add(dcd, rec);
@@ -1625,6 +1912,27 @@ void cxl_dc_handle_event(struct cxl_memdev_state *mds,
 }
 
 /**
+ * cxl_dc_log_overflow() - the Dynamic Capacity event log lost records
+ * @mds: the device
+ *
+ * The records lost are the newest: if they held the end of the offer
+ * being gathered, it never comes.  Once the log is drained, that offer is
+ * closed and rejected at once (cxl_dc_events_drained()), rather than when
+ * its timer runs out.
+ *
+ * Context: the event log drain, under the event log lock.
+ */
+void cxl_dc_log_overflow(struct cxl_memdev_state *mds)
+{
+	struct cxl_dc_dev *dcd = mds->dc.dcd;
+
+	if (!dcd)
+		return;
+	guard(mutex)(&dcd->lock);
+	dcd->overflowed = true;
+}
+
+/**
  * cxl_dc_events_drained() - act on everything the device sent so far
  * @mds: the device
  *
@@ -1642,6 +1950,15 @@ void cxl_dc_events_drained(struct cxl_memdev_state *mds)
 		return;
 
 	guard(mutex)(&dcd->process_lock);
+	scoped_guard(mutex, &dcd->lock) {
+		if (dcd->overflowed && dcd->open && !dcd->dying) {
+			dev_warn(dc_dev(dcd),
+				 "DC event log overflowed with an offer open: rejected\n");
+			dcd->open->why = DC_REJECT_OVERFLOW;
+			dc_chain_close(dcd);
+		}
+		dcd->overflowed = false;
+	}
 	for (;;) {
 		struct cxl_dc_chain *chain;
 		u64 t0;
@@ -1676,8 +1993,12 @@ void cxl_dc_events_drained(struct cxl_memdev_state *mds)
 
 /*
  * Hand the extents the device already has for @dcr to its new policy,
- * without answering anything.  Context: process_lock, region and dpa
- * rwsems and dcd->lock held.  Returns the groups made live in @live.
+ * without answering anything.  Each recovered group is checked like an
+ * offer (tag mode, granularity, a tag live elsewhere, ``validate``); one
+ * that fails is kept accepted and unused.  Extents the host already
+ * tracks (kept groups) are left as they are.  Context: process_lock,
+ * region and dpa rwsems and dcd->lock held.  Returns the groups to
+ * activate in @live.
  */
 static int dc_recover(struct cxl_dc_dev *dcd, struct cxl_dc_region *dcr,
 		      struct cxl_dc_group ***live)
@@ -1686,7 +2007,7 @@ static int dc_recover(struct cxl_dc_dev *dcd, struct cxl_dc_region *dcr,
 	struct dc_offer_ext *oe __free(kvfree) = NULL;
 	struct cxl_region_params *p = &dcr->cxlr->params;
 	struct cxl_endpoint_decoder *cxled = p->targets[0];
-	int total, n = 0, ngroups, nlive = 0;
+	int total, n = 0, ngroups, nlive = 0, nkept = 0;
 
 	total = dc_read_extents(dcd, &raw);
 	if (total < 0)
@@ -1701,21 +2022,49 @@ static int dc_recover(struct cxl_dc_dev *dcd, struct cxl_dc_region *dcr,
 		u64 len = le64_to_cpu(raw[i].length);
 
 		if (!len || dpa < cxled->dpa_res->start ||
-		    dpa + len - 1 > cxled->dpa_res->end)
+		    len - 1 > cxled->dpa_res->end - dpa ||
+		    dc_overlaps_live(dcr, dpa, len) ||
+		    dc_withheld_overlaps(dcd, dpa, len))
 			continue;
 		oe[n] = (struct dc_offer_ext) {
 			.raw = &raw[i], .dpa = dpa, .len = len, .dcr = dcr,
 			.hpa = p->res->start + (dpa - cxled->dpa_res->start),
 		};
+		oe[n].why = dc_check_policy(dcr->tag_mode, dcr->ops->granularity,
+					    oe[n].hpa, len, dc_is_tagged(&raw[i]));
 		n++;
 	}
 	ngroups = dc_form_groups(dcd, oe, n, true);
 	for (int gi = 0; gi < ngroups; gi++) {
-		struct cxl_dc_group *group = dc_build_group(oe, n, gi);
+		struct cxl_dc_group *group;
+		enum dc_reject why = DC_OK;
+		int first;
 
+		for (first = 0; oe[first].group != gi; first++)
+			;
+		for (int i = first; i < n; i++)
+			if (oe[i].group == gi && oe[i].why != DC_OK)
+				why = why ?: oe[i].why;
+		/* A kept group is built whole, numbered in the device's order. */
+		for (int i = first, k = 0; why && i < n; i++)
+			if (oe[i].group == gi) {
+				oe[i].why = DC_OK;
+				oe[i].seq = k++;
+			}
+		group = dc_build_group(oe, n, gi);
 		if (!group)
 			continue;
 		dc_group_link(dcr, group);
+		if (why == DC_OK && dcr->ops->validate &&
+		    dcr->ops->validate(dcr->cxlr, group))
+			why = DC_REJECT_POLICY;
+		if (!dc_tag_claim(group) && why == DC_OK)
+			why = DC_REJECT_TAG_LIVE;
+		if (why != DC_OK) {
+			dc_group_keep(dcd, group, dc_reject_str[why]);
+			nkept++;
+			continue;
+		}
 		for (int i = 0; i < group->nr; i++)
 			trace_cxl_dc_accept(dc_memdev(dcd), dcr_name(dcr),
 					    group->ext[i]->dpa,
@@ -1724,7 +2073,9 @@ static int dc_recover(struct cxl_dc_dev *dcd, struct cxl_dc_region *dcr,
 		(*live)[nlive++] = group;
 	}
 	if (n)
-		dev_info(&dcr->cxlr->dev, "recovered %d accepted extent(s)\n", n);
+		dev_info(&dcr->cxlr->dev,
+			 "recovered %d accepted extent(s), %d group(s) kept unused\n",
+			 n, nkept);
 	/* Extents not recovered (no memory) stay accepted, unused. */
 	return nlive;
 }
@@ -1786,7 +2137,7 @@ int cxl_dc_register_policy(struct cxl_region *cxlr,
 		dcr->dcd = dcd;
 		dcr->ops = ops;
 		dcr->data = data;
-		if (!dcr->nr_extents && !dcr->tag_mode_set)
+		if (!dcr->tag_mode_set)
 			dcr->tag_mode = ops->tag_mode;
 		nlive = dc_recover(dcd, dcr, &live);
 		if (nlive < 0) {
@@ -1796,7 +2147,7 @@ int cxl_dc_register_policy(struct cxl_region *cxlr,
 		}
 	}
 	for (int i = 0; i < nlive; i++)
-		dc_activate(dcd, live[i]);
+		dc_activate(dcd, live[i], true);
 	return 0;
 }
 EXPORT_SYMBOL_NS_GPL(cxl_dc_register_policy, "CXL");
@@ -1820,16 +2171,22 @@ void cxl_dc_unregister_policy(struct cxl_region *cxlr)
 	if (!dcd)
 		return;
 
+	/* No policy callback runs while process_lock is held here. */
 	guard(mutex)(&dcd->process_lock);
-	scoped_guard(mutex, &dcd->lock)
-		dcr->ops = NULL;
-	wait_event(dcr->wq, !atomic_read(&dcr->busy));
-
 	scoped_guard(mutex, &dcd->lock) {
+		dcr->ops = NULL;
 		list_for_each_entry_safe(group, next, &dcr->groups, node) {
+			/*
+			 * The device asked for it: give it back.  If that
+			 * fails, remember it as withheld, so that the next
+			 * bind does not take it up again and the device's next
+			 * request retries.
+			 */
 			if (group->state == CXL_DC_EXTENT_RELEASE_PENDING &&
 			    !dc_group_give_back(dcd, group))
 				continue;
+			if (group->state == CXL_DC_EXTENT_RELEASE_PENDING)
+				dc_withhold(dcd, group);
 			dc_group_unlink(group);
 		}
 		dcr->data = NULL;
@@ -1838,9 +2195,9 @@ void cxl_dc_unregister_policy(struct cxl_region *cxlr)
 }
 EXPORT_SYMBOL_NS_GPL(cxl_dc_unregister_policy, "CXL");
 
-static void dc_unregister_action(void *cxlr)
+static void dc_policy_devres_release(struct device *host, void *res)
 {
-	cxl_dc_unregister_policy(cxlr);
+	cxl_dc_unregister_policy(*(struct cxl_region **)res);
 }
 
 /**
@@ -1850,16 +2207,29 @@ static void dc_unregister_action(void *cxlr)
  * @ops: the policy
  * @data: the policy's data
  *
+ * The undo is allocated first: once the policy is registered (and may have
+ * put recovered groups to use), nothing can fail and unregister it behind
+ * the policy's back.
+ *
  * Return: as cxl_dc_register_policy().
  */
 int devm_cxl_dc_register_policy(struct device *host, struct cxl_region *cxlr,
 				const struct cxl_dc_policy_ops *ops, void *data)
 {
-	int rc = cxl_dc_register_policy(cxlr, ops, data);
+	struct cxl_region **dr = devres_alloc(dc_policy_devres_release,
+					      sizeof(*dr), GFP_KERNEL);
+	int rc;
 
-	if (rc)
+	if (!dr)
+		return -ENOMEM;
+	rc = cxl_dc_register_policy(cxlr, ops, data);
+	if (rc) {
+		devres_free(dr);
 		return rc;
-	return devm_add_action_or_reset(host, dc_unregister_action, cxlr);
+	}
+	*dr = cxlr;
+	devres_add(host, dr);
+	return 0;
 }
 EXPORT_SYMBOL_NS_GPL(devm_cxl_dc_register_policy, "CXL");
 
@@ -1987,7 +2357,6 @@ int cxl_dc_region_alloc(struct cxl_region *cxlr)
 	dcr->cxlr = cxlr;
 	dcr->extents = RB_ROOT;
 	INIT_LIST_HEAD(&dcr->groups);
-	init_waitqueue_head(&dcr->wq);
 	cxlr->dc = dcr;
 	return 0;
 }
@@ -2048,22 +2417,43 @@ static int dc_stats_show(struct seq_file *m, void *unused)
 }
 DEFINE_SHOW_ATTRIBUTE(dc_stats);
 
+/*
+ * The device goes away: answer every offer it is still waiting for, so
+ * that it does not keep the capacity pending (QEMU then refuses to offer
+ * it again) and so that a later response does not answer the wrong offer.
+ * Release requests are dropped: the device asks again.
+ */
 static void dc_dev_destroy(void *data)
 {
 	struct cxl_dc_dev *dcd = data;
+	struct cxl_dc_chain *c, *n;
 
 	debugfs_remove_recursive(dcd->debugfs);
+	scoped_guard(mutex, &dcd->process_lock)
+	scoped_guard(mutex, &dcd->lock) {
+		dcd->dying = true;
+		if (dcd->open) {
+			dcd->open->why = DC_REJECT_TEARDOWN;
+			dc_chain_close(dcd);
+		}
+		list_for_each_entry_safe(c, n, &dcd->closed, node) {
+			list_del(&c->node);
+			if (c->type == CXL_DC_EVENT_ADD_CAPACITY)
+				dc_answer_empty(dcd, c, DC_REJECT_TEARDOWN);
+			dc_chain_free(c);
+		}
+	}
 	cancel_delayed_work_sync(&dcd->timeout);
 	dcd->mds->dc.dcd = NULL;
-	dc_chain_free(dcd->open);
-	while (!list_empty(&dcd->closed)) {
-		struct cxl_dc_chain *c = list_first_entry(&dcd->closed,
-							  struct cxl_dc_chain,
-							  node);
+	while (!list_empty(&dcd->withheld)) {
+		struct dc_withheld *w = list_first_entry(&dcd->withheld,
+							 struct dc_withheld,
+							 node);
 
-		list_del(&c->node);
-		dc_chain_free(c);
+		list_del(&w->node);
+		kfree(w);
 	}
+	kvfree(dcd->payload);
 }
 
 /**
@@ -2080,10 +2470,14 @@ int cxl_dc_dev_create(struct cxl_memdev_state *mds)
 
 	if (!dcd)
 		return -ENOMEM;
+	dcd->payload = kvzalloc(mds->cxlds.cxl_mbox.payload_size, GFP_KERNEL);
+	if (!dcd->payload)
+		return -ENOMEM;
 	dcd->mds = mds;
 	mutex_init(&dcd->process_lock);
 	mutex_init(&dcd->lock);
 	INIT_LIST_HEAD(&dcd->closed);
+	INIT_LIST_HEAD(&dcd->withheld);
 	INIT_DELAYED_WORK(&dcd->timeout, dc_chain_timeout);
 	dcd->debugfs = cxl_debugfs_create_dir(dev_name(dev));
 	debugfs_create_file("dc_extents", 0400, dcd->debugfs, dcd,

@@ -314,12 +314,14 @@ static void dc_chain_test(struct kunit *test)
 	struct cxl_dc_chain *c;
 
 	KUNIT_ASSERT_NOT_NULL(test, dcd);
+	dcd->mds = kunit_kzalloc(test, sizeof(*dcd->mds), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, dcd->mds);
 	mutex_init(&dcd->lock);
 	INIT_LIST_HEAD(&dcd->closed);
 	INIT_DELAYED_WORK(&dcd->timeout, dc_chain_timeout);
-	dc_chain_timeout_ms = 0;	/* no timer in this test */
+	dc_chain_timeout_ms = 600000;	/* the timer does not fire here */
 
-	guard(mutex)(&dcd->lock);
+	mutex_lock(&dcd->lock);
 	/* Records with More set gather; nothing is ready to answer. */
 	for (int i = 0; i < 3; i++) {
 		rec.extent.start_dpa = cpu_to_le64(i * SZ_2M);
@@ -347,7 +349,47 @@ static void dc_chain_test(struct kunit *test)
 	KUNIT_EXPECT_TRUE(test, list_is_singular(&dcd->closed));
 	list_del(&c->node);
 	dc_chain_free(c);
+	mutex_unlock(&dcd->lock);
+	cancel_delayed_work_sync(&dcd->timeout);
 	dc_chain_timeout_ms = timeout;
+}
+
+/*
+ * The timer armed for offer A fires just as A's last record closes A and
+ * offer B opens: the stale run must leave B alone, and B is closed only
+ * at its own deadline.
+ */
+static void dc_chain_deadline_test(struct kunit *test)
+{
+	struct cxl_dc_dev *dcd = kunit_kzalloc(test, sizeof(*dcd), GFP_KERNEL);
+	struct cxl_event_dcd rec = { .event_type = CXL_DC_EVENT_ADD_CAPACITY };
+	struct cxl_dc_chain *c;
+
+	KUNIT_ASSERT_NOT_NULL(test, dcd);
+	/* No dc.dcd: the drain the timer kicks finds nothing to do. */
+	dcd->mds = kunit_kzalloc(test, sizeof(*dcd->mds), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, dcd->mds);
+	mutex_init(&dcd->lock);
+	INIT_LIST_HEAD(&dcd->closed);
+	INIT_DELAYED_WORK(&dcd->timeout, dc_chain_timeout);
+
+	scoped_guard(mutex, &dcd->lock)
+		dc_chain_add(dcd, &rec);	/* B's first record */
+	dc_chain_timeout(&dcd->timeout.work);	/* A's stale timer */
+	scoped_guard(mutex, &dcd->lock) {
+		KUNIT_EXPECT_NOT_NULL(test, dcd->open);
+		KUNIT_EXPECT_TRUE(test, list_empty(&dcd->closed));
+		if (dcd->open)
+			dcd->open->deadline = jiffies - 1;
+	}
+	dc_chain_timeout(&dcd->timeout.work);	/* B's own deadline */
+	cancel_delayed_work_sync(&dcd->timeout);
+	c = list_first_entry_or_null(&dcd->closed, struct cxl_dc_chain, node);
+	KUNIT_ASSERT_NOT_NULL(test, c);
+	KUNIT_EXPECT_EQ(test, c->why, DC_REJECT_CHAIN_TIMEOUT);
+	KUNIT_EXPECT_NULL(test, dcd->open);
+	list_del(&c->node);
+	dc_chain_free(c);
 }
 
 static void dc_reject_reasons_test(struct kunit *test)
@@ -368,6 +410,7 @@ static struct kunit_case cxl_dc_extent_rules_cases[] = {
 	KUNIT_CASE_PARAM(dc_group_test, dc_group_gen_params),
 	KUNIT_CASE(dc_extent_tree_test),
 	KUNIT_CASE(dc_chain_test),
+	KUNIT_CASE(dc_chain_deadline_test),
 	KUNIT_CASE(dc_reject_reasons_test),
 	{}
 };

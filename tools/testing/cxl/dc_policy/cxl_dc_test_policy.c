@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Copyright(c) 2026 The CXL DCD project authors. */
 #include <linux/debugfs.h>
+#include <linux/delay.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/slab.h>
@@ -16,7 +17,8 @@
  * every call it gets.  Everything is under /sys/kernel/debug/cxl_dc_test/:
  *
  * - ``bind``, ``unbind``: write a region name (``region0``)
- * - ``validate``: ``accept`` or ``reject`` the next groups
+ * - ``validate``: ``accept`` or ``reject`` the next groups, or ``slow``:
+ *   accept after 2 s (to widen races between devices)
  * - ``activate``: ``ok`` or ``fail``
  * - ``release``: ``ok``, ``busy`` (held until ``complete`` is written) or
  *   ``fail`` (-EIO, which the library takes as busy: held the same way)
@@ -27,7 +29,7 @@
 
 static struct dentry *dir;
 static DEFINE_MUTEX(lock);	/* protects everything below */
-static bool reject, fail_activate, busy_release, fail_release;
+static bool reject, slow_validate, fail_activate, busy_release, fail_release;
 static u64 granularity;
 static char *log_buf;
 static size_t log_len;
@@ -56,7 +58,13 @@ static void tlog(const char *what, struct cxl_region *cxlr,
 
 static int tp_validate(struct cxl_region *cxlr, struct cxl_dc_group *group)
 {
+	bool slow;
+
 	tlog("validate", cxlr, group);
+	scoped_guard(mutex, &lock)
+		slow = slow_validate;
+	if (slow)
+		msleep(2000);
 	guard(mutex)(&lock);
 	return reject ? -EACCES : 0;
 }
@@ -203,6 +211,7 @@ static ssize_t mode_write(struct file *f, const char __user *ubuf, size_t len,
 	guard(mutex)(&lock);
 	if (!strcmp(name, "validate")) {
 		reject = sysfs_streq(buf, "reject");
+		slow_validate = sysfs_streq(buf, "slow");
 	} else if (!strcmp(name, "activate")) {
 		fail_activate = sysfs_streq(buf, "fail");
 	} else if (!strcmp(name, "release")) {

@@ -31,8 +31,9 @@
  * - ``dc_inject_raw``: queue one whole event record given as hex (up to
  *   128 bytes, zero padded), to feed the host malformed data; Add Capacity
  *   records in it count as offers like any other;
- * - ``dc_fail_release``: fail the next N Release DC commands (Internal
- *   Error), taking nothing back, as a device may (``failed_releases``);
+ * - ``dc_fail_release``: ``N[:M]``, let M Release DC commands succeed (0
+ *   when not given), then fail N (Internal Error), taking nothing back, as
+ *   a device may (``failed_releases``);
  * - ``dc_extents`` (read): the accepted extents, in response order;
  * - ``dc_stats`` (read): the counters.
  *
@@ -119,7 +120,8 @@ struct mock_dc {
 	unsigned long forced;
 	unsigned long violations;
 	char last_violation[128];
-	/* Release DC commands still to fail on purpose (dc_fail_release) */
+	/* Release DC commands to let through, then to fail (dc_fail_release) */
+	unsigned int pass_releases;
 	unsigned int fail_releases;
 	unsigned long failed_releases;
 };
@@ -405,7 +407,9 @@ static int mock_release_dc(struct mock_dc *mdc, struct cxl_mbox_cmd *cmd)
 	int rc;
 
 	guard(mutex)(&mdc->lock);
-	if (mdc->fail_releases) {
+	if (mdc->pass_releases) {
+		mdc->pass_releases--;
+	} else if (mdc->fail_releases) {
 		/* A device that fails the command takes nothing back */
 		mdc->fail_releases--;
 		mdc->failed_releases++;
@@ -705,22 +709,29 @@ static ssize_t dc_inject_raw_store(struct device *dev,
 }
 static DEVICE_ATTR_WO(dc_inject_raw);
 
-/* dc_fail_release: fail the next N Release DC commands, changing nothing */
+/*
+ * dc_fail_release: "N[:M]", let M Release DC commands through, then fail
+ * N, changing nothing
+ */
 static ssize_t dc_fail_release_store(struct device *dev,
 				     struct device_attribute *attr,
 				     const char *buf, size_t count)
 {
 	struct mock_dc *mdc = cxl_mock_mem_dc(dev);
-	unsigned int n;
-	int rc;
+	unsigned int n, m = 0;
+	char tail;
 
 	if (!mdc)
 		return -ENXIO;
-	rc = kstrtouint(buf, 0, &n);
-	if (rc)
-		return rc;
+	if (sscanf(buf, "%u%c", &n, &tail) == 2 && tail == ':') {
+		if (sscanf(buf, "%u:%u", &n, &m) != 2)
+			return -EINVAL;
+	} else if (kstrtouint(buf, 0, &n)) {
+		return -EINVAL;
+	}
 	guard(mutex)(&mdc->lock);
 	mdc->fail_releases = n;
+	mdc->pass_releases = m;
 	return count;
 }
 static DEVICE_ATTR_WO(dc_fail_release);
