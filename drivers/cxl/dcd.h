@@ -183,5 +183,6 @@ void cxl_dc_handle_event(struct cxl_memdev_state *mds,
 			 const struct cxl_event_dcd *rec);
 void cxl_dc_events_drained(struct cxl_memdev_state *mds);
 void cxl_dc_log_overflow(struct cxl_memdev_state *mds);
+void cxl_dc_flush(struct cxl_memdev_state *mds);
 
 #endif /* __CXL_DCD_H__ */

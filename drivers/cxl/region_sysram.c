@@ -4,6 +4,7 @@
 #include <linux/kthread.h>
 #include <linux/memory.h>
 #include <linux/memory_hotplug.h>
+#include <linux/memory-tiers.h>
 #include <linux/module.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
@@ -114,6 +115,7 @@ struct sysram_chunk {
  * @cxlr: the region
  * @ops: the policy, with the memory block size as granularity
  * @nid: NUMA node the memory goes to
+ * @mtype: the node's memory type (tier), as kmem sets it for dax memory
  * @mgid: memory group of the region
  * @online_type: &enum mmop for memory added from now on
  * @lock: protects @plugged, @releasing, @kick and @dying
@@ -130,6 +132,7 @@ struct sysram {
 	struct cxl_region *cxlr;
 	struct cxl_dc_policy_ops ops;
 	int nid;
+	struct memory_dev_type *mtype;
 	int mgid;
 	int online_type;
 	struct mutex lock; /* see above and the DOC block's lock order */
@@ -439,6 +442,28 @@ static void sysram_stop(void *data)
 	/* Only chunks that never got queued are left: none after a drain. */
 	WARN_ON_ONCE(!list_empty(&sr->plugged) || !list_empty(&sr->releasing));
 	memory_group_unregister(sr->mgid);
+	clear_node_memory_type(sr->nid, sr->mtype);
+}
+
+/*
+ * Memory types (tiers) by abstract distance, shared by every region this
+ * driver binds and put at module exit, as kmem does: CXL memory is not
+ * DRAM to demotion.
+ */
+static DEFINE_MUTEX(sysram_memory_types_lock);
+static LIST_HEAD(sysram_memory_types);
+
+/* Without better data, the distance kmem gives dax memory: 5x DRAM's. */
+#define SYSRAM_DEFAULT_ADISTANCE	(MEMTIER_ADISTANCE_DRAM * 5)
+
+static struct memory_dev_type *sysram_memory_type(int nid)
+{
+	int adist = SYSRAM_DEFAULT_ADISTANCE;
+
+	/* The CXL core's algorithm uses the region's CDAT and HMAT data. */
+	mt_calc_adistance(nid, &adist);
+	guard(mutex)(&sysram_memory_types_lock);
+	return mt_find_alloc_memory_type(adist, &sysram_memory_types);
 }
 
 static int sysram_group(struct sysram *sr)
@@ -475,6 +500,9 @@ static struct sysram *sysram_alloc(struct cxl_region *cxlr)
 	sr->nid = phys_to_target_node(res->start);
 	if (sr->nid == NUMA_NO_NODE)
 		sr->nid = memory_add_physaddr_to_nid(res->start);
+	sr->mtype = sysram_memory_type(sr->nid);
+	if (IS_ERR(sr->mtype))
+		return ERR_CAST(sr->mtype);
 	sr->mgid = sysram_group(sr);
 	if (sr->mgid < 0)
 		return ERR_PTR(sr->mgid);
@@ -483,6 +511,8 @@ static struct sysram *sysram_alloc(struct cxl_region *cxlr)
 		memory_group_unregister(sr->mgid);
 		return ERR_CAST(sr->worker);
 	}
+	/* Before any memory comes online on the node: its tier is set then. */
+	init_node_memory_type(sr->nid, sr->mtype);
 	rc = devm_add_action_or_reset(&cxlr->dev, sysram_stop, sr);
 	return rc ? ERR_PTR(rc) : sr;
 }
@@ -581,7 +611,19 @@ static struct cxl_driver cxl_region_sysram_driver = {
 	},
 };
 
-module_cxl_driver(cxl_region_sysram_driver);
+static int __init cxl_region_sysram_init(void)
+{
+	return cxl_driver_register(&cxl_region_sysram_driver);
+}
+module_init(cxl_region_sysram_init);
+
+static void __exit cxl_region_sysram_exit(void)
+{
+	cxl_driver_unregister(&cxl_region_sysram_driver);
+	guard(mutex)(&sysram_memory_types_lock);
+	mt_put_memory_types(&sysram_memory_types);
+}
+module_exit(cxl_region_sysram_exit);
 
 MODULE_ALIAS_CXL(CXL_DEVICE_REGION);
 MODULE_DESCRIPTION("CXL: region memory as System RAM, hot-plugged per extent");

@@ -58,9 +58,12 @@
  * cxl_dc_group_set_data() before calling cxl_dc_release_done()) returns 0.
  *
  * Context: ``activate``, ``release`` and ``force_release`` run in process
- * context under the library's per-device processing lock, so they may
- * hot plug, offline or sleep, but they hold up the device's next Dynamic
- * Capacity record while they run; they must not wait for one.
+ * context on the device's ordered workqueue (or, for recovered groups, in
+ * cxl_dc_register_policy()), under the library's per-device processing
+ * lock, so they may hot plug, offline or sleep.  They never hold up the
+ * event interrupt thread, which also drains the device's other event
+ * logs, but they do hold up the device's next Dynamic Capacity record
+ * while they run; they must not wait for one.
  * ``validate`` runs under the CXL region and DPA rwsems and the library's
  * device lock: it must not sleep for long nor take a lock that the policy
  * holds while it calls into the library.  cxl_dc_release_done() may be

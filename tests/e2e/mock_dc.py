@@ -331,7 +331,7 @@ def test_split_release_retried_from_device_list(vm):
     device took the first part.  The retry, when the device asks again,
     sends only what the device still holds (issue 9, item 7)."""
     d = T['plain']
-    base, n, size = d['dpa'] + 160 * M, 300, 64 * K
+    base, n, size = d['dpa'] + 160 * M, 260, 64 * K
     tag = str(uuid.uuid4())
     _offer_many(vm, 'plain', base, n, size, tag)
     ext = sysfs_extents(vm, d['region'])
@@ -485,7 +485,7 @@ def test_tag_claimed_once_across_devices(vm):
         sh(vm, f"""echo {rec(a['dpa'] + 230 * M, M, tag)} > {PLAT}/{a['plat']}/dc_inject_extent &
             n=0
             until grep -q 'validate {a['region']} .*offset={off}' {POLICY}/log; do
-                n=$((n + 1)); [ $n -lt 300 ] || exit 1; sleep 0.1
+                n=$((n + 1)); [ $n -lt 900 ] || exit 1; sleep 0.1
             done
             echo {rec(b['dpa'] + 230 * M, M, tag, 0, 0)} > {PLAT}/{b['plat']}/dc_inject_shared_extent
             wait""", timeout=120)

@@ -84,6 +84,30 @@ def test_offer_4x128_goes_online(vm):
     state['node'] = node_of_block(vm, want[0])
 
 
+def _tier_of(vm, node):
+    """The memory tier (memory_tierN's N) holding node, or None."""
+    out = sh(vm, 'cd /sys/devices/virtual/memory_tiering && '
+                 'for t in memory_tier*; do echo ${t#memory_tier} '
+                 '$(cat $t/nodelist); done')
+    for ln in out.splitlines():
+        tier, _, nodes = ln.partition(' ')
+        for part in nodes.split(','):
+            lo, _, hi = part.partition('-')
+            if lo and int(lo) <= node <= int(hi or lo):
+                return int(tier)
+    return None
+
+
+def test_memory_tier_below_dram(vm):
+    """As kmem does for dax memory, the region's node gets a memory type
+    of its own before its memory comes online: demotion sees CXL memory
+    in a lower tier than DRAM, not as more DRAM."""
+    node = node_of_block(vm, min(_online(vm)))
+    dram, cxl = _tier_of(vm, 0), _tier_of(vm, node)
+    assert node != 0 and dram is not None and cxl is not None, (node, dram, cxl)
+    assert cxl > dram, f'node {node} in memory_tier{cxl}, DRAM in {dram}'
+
+
 def test_program_uses_region_node(vm):
     node = state['node']
     out = sh(vm, f'memtouch -n {node} 384', timeout=300)

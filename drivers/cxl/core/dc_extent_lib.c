@@ -77,16 +77,21 @@
  *           cxl_dc_tags_lock        host-wide tag registry
  *
  * The event log drain hands records over under its log_lock, taking only
- * cxl_dc_dev.lock inside it to queue them; all processing happens after
- * the drain, outside log_lock.  The policy callbacks ``activate``,
- * ``release`` and ``force_release`` (they hot-plug, offline and may wait)
- * run under process_lock only, never under a lock the event drain needs;
+ * cxl_dc_dev.lock inside it to queue them; all processing happens on the
+ * device's ordered workqueue, in the order the device sent the records,
+ * so the event interrupt thread never waits for a policy.  The policy
+ * callbacks ``activate``, ``release`` and ``force_release`` (they
+ * hot-plug, offline and may wait) run under process_lock only, never
+ * under a lock the event drain needs;
  * a policy must not wait for Dynamic Capacity events inside them.  As
  * every callback runs under process_lock, unregistering a policy (which
  * takes it) waits for the one in flight.  ``validate`` runs under every
  * lock above but the tag registry: a policy must not take, in
- * ``validate``, a lock it holds while it calls into the library.
- * kobject_uevent() runs under no lock of this file.
+ * ``validate``, a lock it holds while it calls into the library.  Lockdep
+ * checks that without help: every entry point a policy calls takes
+ * cxl_dc_dev.lock, which ``validate`` runs under, so such a lock closes a
+ * cycle the first time both paths run.  kobject_uevent() runs under no
+ * lock of this file.
  */
 
 /* The most records one chain may carry before it is rejected whole. */
@@ -313,6 +318,8 @@ struct cxl_dc_chain {
  * @open: the offer being gathered, NULL between offers
  * @closed: offers whose last record arrived, oldest first, not yet answered
  * @timeout: closes @open when its last record does not come
+ * @wq: the device's ordered workqueue, where @work runs
+ * @work: processes @closed, see dc_process_work()
  * @payload: the one Add DC Response / Release DC payload, so that an offer
  *	is answered even when the host is out of memory
  * @dying: the device is going away; nothing new is queued
@@ -334,6 +341,8 @@ struct cxl_dc_dev {
 	struct cxl_dc_chain *open;
 	struct list_head closed;
 	struct delayed_work timeout;
+	struct workqueue_struct *wq;
+	struct work_struct work;
 	struct cxl_mbox_dc_response *payload;
 	bool dying;
 	bool overflowed;
@@ -1017,6 +1026,14 @@ static void dc_chain_close(struct cxl_dc_dev *dcd)
 	dcd->open = NULL;
 }
 
+/* Let the device's work run.  Context: dcd->lock held. */
+static void dc_kick(struct cxl_dc_dev *dcd)
+{
+	lockdep_assert_held(&dcd->lock);
+	if (!dcd->dying && !list_empty(&dcd->closed))
+		queue_work(dcd->wq, &dcd->work);
+}
+
 static void dc_chain_timeout(struct work_struct *work)
 {
 	struct cxl_dc_dev *dcd = container_of(to_delayed_work(work),
@@ -1045,8 +1062,8 @@ static void dc_chain_timeout(struct work_struct *work)
 		 */
 		dcd->open->why = DC_REJECT_CHAIN_TIMEOUT;
 		dc_chain_close(dcd);
+		dc_kick(dcd);
 	}
-	cxl_dc_events_drained(dcd->mds);
 }
 
 /* --- answering offers --------------------------------------------------------- */
@@ -1060,6 +1077,8 @@ static void dc_chain_timeout(struct work_struct *work)
  * @dcr: the region that maps it, if any
  * @why: &enum dc_reject, DC_OK while still acceptable
  * @group: index of its group in the offer
+ * @first: index of its group's first member
+ * @next: index of the next member of its group, -1 after the last
  * @seq: position in its group
  */
 struct dc_offer_ext {
@@ -1070,6 +1089,8 @@ struct dc_offer_ext {
 	struct cxl_dc_region *dcr;
 	enum dc_reject why;
 	int group;
+	int first;
+	int next;
 	u16 seq;
 };
 
@@ -1175,22 +1196,22 @@ static int dc_check_offer_overlap(struct dc_offer_ext *oe, int n)
 	return 0;
 }
 
-/* Apply @why to every still-acceptable member of group @gi. */
-static void dc_reject_group(struct dc_offer_ext *oe, int n, int gi,
+/* Apply @why to every still-acceptable member of the group led by @first. */
+static void dc_reject_group(struct dc_offer_ext *oe, int first,
 			    enum dc_reject why)
 {
-	for (int i = 0; i < n; i++)
-		if (oe[i].group == gi && oe[i].why == DC_OK)
+	for (int i = first; i >= 0; i = oe[i].next)
+		if (oe[i].why == DC_OK)
 			oe[i].why = why;
 }
 
 /*
- * Rules for a whole group @gi of @nr members starting at @first: one
- * region, a tag not live elsewhere, sequences 0..nr-1 when sharable.
- * Numbers the members (@seq) as a side effect.
+ * Rules for a whole group of @nr members led by @first: one region, a tag
+ * not live elsewhere, sequences 0..nr-1 when sharable.  Numbers the
+ * members (@seq) as a side effect.
  */
 static void dc_check_group(struct cxl_dc_dev *dcd, struct dc_offer_ext *oe,
-			   int n, int gi, int first, int nr, bool recovering)
+			   int first, int nr, bool recovering)
 {
 	unsigned long *seen __free(bitmap) = bitmap_zalloc(nr, GFP_KERNEL);
 	bool sharable = dcd->mds->dc.config.region[0].sharable;
@@ -1198,12 +1219,10 @@ static void dc_check_group(struct cxl_dc_dev *dcd, struct dc_offer_ext *oe,
 	int k = 0;
 
 	if (!seen) {
-		dc_reject_group(oe, n, gi, DC_REJECT_NOMEM);
+		dc_reject_group(oe, first, DC_REJECT_NOMEM);
 		return;
 	}
-	for (int i = first; i < n; i++) {
-		if (oe[i].group != gi)
-			continue;
+	for (int i = first; i >= 0; i = oe[i].next) {
 		if (oe[i].why != DC_OK && why == DC_OK)
 			why = DC_REJECT_GROUP;
 		if (oe[i].dcr != oe[first].dcr)
@@ -1224,65 +1243,90 @@ static void dc_check_group(struct cxl_dc_dev *dcd, struct dc_offer_ext *oe,
 			why = DC_REJECT_TAG_LIVE;
 	}
 	if (why != DC_OK)
-		dc_reject_group(oe, n, gi, why);
+		dc_reject_group(oe, first, why);
 }
 
-/* Group the extents of an offer by tag; an untagged extent is a group. */
+/* By tag, then by place in the offer. */
+static int dc_cmp_tag(const void *a, const void *b)
+{
+	const struct dc_offer_ext *x = *(const struct dc_offer_ext **)a;
+	const struct dc_offer_ext *y = *(const struct dc_offer_ext **)b;
+	int c = memcmp(x->raw->tag, y->raw->tag, UUID_SIZE);
+
+	if (c)
+		return c;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Group the extents of an offer by tag; an untagged extent is a group.
+ * Each member gets its group's number (@group, in the order the groups'
+ * first members were offered), its leader (@first) and the next member
+ * in offered order (@next).  O(n log n): sorted by tag, not compared in
+ * pairs, so that recovering 65536 extents stays cheap.
+ */
 static int dc_form_groups(struct cxl_dc_dev *dcd, struct dc_offer_ext *oe,
 			  int n, bool recovering)
 {
+	struct dc_offer_ext **by_tag __free(kvfree) =
+		kvmalloc_array(max(n, 1), sizeof(*by_tag), GFP_KERNEL);
 	int ngroups = 0;
 
-	for (int i = 0; i < n; i++)
-		oe[i].group = -1;
 	for (int i = 0; i < n; i++) {
-		int nr = 1;
+		oe[i].first = i;
+		oe[i].next = -1;
+		if (by_tag)
+			by_tag[i] = &oe[i];
+		else if (oe[i].why == DC_OK)
+			oe[i].why = DC_REJECT_NOMEM;
+	}
+	if (by_tag) {
+		sort(by_tag, n, sizeof(*by_tag), dc_cmp_tag, NULL);
+		for (int i = 1; i < n; i++) {
+			struct dc_offer_ext *prev = by_tag[i - 1], *e = by_tag[i];
 
-		if (oe[i].group >= 0)
-			continue;
-		oe[i].group = ngroups;
-		if (dc_is_tagged(oe[i].raw)) {
-			for (int j = i + 1; j < n; j++) {
-				if (oe[j].group < 0 &&
-				    !memcmp(oe[j].raw->tag, oe[i].raw->tag,
-					    UUID_SIZE)) {
-					oe[j].group = ngroups;
-					nr++;
-				}
-			}
+			if (!dc_is_tagged(e->raw) ||
+			    memcmp(prev->raw->tag, e->raw->tag, UUID_SIZE))
+				continue;
+			prev->next = e - oe;
+			e->first = prev->first;
 		}
-		dc_check_group(dcd, oe, n, ngroups, i, nr, recovering);
+	}
+	for (int i = 0; i < n; i++) {
+		int nr = 0;
+
+		if (oe[i].first != i)
+			continue;
+		for (int j = i; j >= 0; j = oe[j].next) {
+			oe[j].group = ngroups;
+			nr++;
+		}
+		dc_check_group(dcd, oe, i, nr, recovering);
 		ngroups++;
 	}
 	return ngroups;
 }
 
-/* Build group @gi as objects; NULL (and the members rejected) on failure. */
-static struct cxl_dc_group *dc_build_group(struct dc_offer_ext *oe, int n,
-					   int gi)
+/*
+ * Build the group led by @first as objects; NULL (and the members
+ * rejected) on failure.
+ */
+static struct cxl_dc_group *dc_build_group(struct dc_offer_ext *oe, int first)
 {
 	struct cxl_dc_group *group;
-	int nr = 0, first = -1;
+	int nr = 0;
 
-	for (int i = 0; i < n; i++) {
-		if (oe[i].group != gi)
-			continue;
+	for (int i = first; i >= 0; i = oe[i].next) {
 		if (oe[i].why != DC_OK)
 			return NULL;
-		if (first < 0)
-			first = i;
 		nr++;
 	}
-	if (first < 0)
-		return NULL;
 
 	group = dc_group_alloc(nr, (const uuid_t *)oe[first].raw->tag);
 	if (!group)
 		goto nomem;
 	group->dcr = oe[first].dcr;
-	for (int i = first; i < n; i++) {
-		if (oe[i].group != gi)
-			continue;
+	for (int i = first; i >= 0; i = oe[i].next) {
 		group->ext[oe[i].seq] = dc_extent_alloc(oe[i].dpa, oe[i].len,
 							oe[i].hpa, oe[i].seq);
 		if (!group->ext[oe[i].seq])
@@ -1294,7 +1338,7 @@ static struct cxl_dc_group *dc_build_group(struct dc_offer_ext *oe, int n,
 nomem:
 	if (group)
 		dc_group_free(group);
-	dc_reject_group(oe, n, gi, DC_REJECT_NOMEM);
+	dc_reject_group(oe, first, DC_REJECT_NOMEM);
 	return NULL;
 }
 
@@ -1441,8 +1485,6 @@ static void dc_process_offer(struct cxl_dc_dev *dcd, struct cxl_dc_chain *chain)
 	scoped_guard(rwsem_read, &cxl_rwsem.region)
 	scoped_guard(rwsem_read, &cxl_rwsem.dpa)
 	scoped_guard(mutex, &dcd->lock) {
-		int ngroups;
-
 		for (int i = 0; i < n; i++) {
 			oe[i].raw = &chain->ext[i];
 			oe[i].dpa = le64_to_cpu(oe[i].raw->start_dpa);
@@ -1457,24 +1499,27 @@ static void dc_process_offer(struct cxl_dc_dev *dcd, struct cxl_dc_chain *chain)
 		if (dc_check_offer_overlap(oe, n))
 			for (int i = 0; i < n; i++)
 				oe[i].why = DC_REJECT_NOMEM;
-		ngroups = dc_form_groups(dcd, oe, n, false);
+		dc_form_groups(dcd, oe, n, false);
 
-		for (int gi = 0; gi < ngroups; gi++) {
-			struct cxl_dc_group *group = dc_build_group(oe, n, gi);
+		for (int gi = 0; gi < n; gi++) {
+			struct cxl_dc_group *group;
 			struct cxl_dc_region *dcr;
 
+			if (oe[gi].first != gi)
+				continue;
+			group = dc_build_group(oe, gi);
 			if (!group)
 				continue;
 			dcr = group->dcr;
 			if (dcr->ops->validate &&
 			    dcr->ops->validate(dcr->cxlr, group)) {
-				dc_reject_group(oe, n, gi, DC_REJECT_POLICY);
+				dc_reject_group(oe, gi, DC_REJECT_POLICY);
 				dc_group_free(group);
 				continue;
 			}
 			if (!dc_tag_claim(group)) {
 				/* Another device took the tag meanwhile. */
-				dc_reject_group(oe, n, gi, DC_REJECT_TAG_LIVE);
+				dc_reject_group(oe, gi, DC_REJECT_TAG_LIVE);
 				dc_group_free(group);
 				continue;
 			}
@@ -1932,33 +1977,18 @@ void cxl_dc_log_overflow(struct cxl_memdev_state *mds)
 	dcd->overflowed = true;
 }
 
-/**
- * cxl_dc_events_drained() - act on everything the device sent so far
- * @mds: the device
- *
- * Answers closed offers and handles release requests, in the order the
- * device sent them.
- *
- * Context: process context after the event logs were drained; no event log
- * lock held.
+/*
+ * The device's Dynamic Capacity work, in the order the device sent it:
+ * answer closed offers and handle release requests.  Runs on the device's
+ * ordered workqueue, so that policy callbacks (hot-plug, offline, a VMM's
+ * answer) never hold up the event interrupt thread, which also drains the
+ * device's Fatal and Failure logs.
  */
-void cxl_dc_events_drained(struct cxl_memdev_state *mds)
+static void dc_process_work(struct work_struct *work)
 {
-	struct cxl_dc_dev *dcd = mds->dc.dcd;
-
-	if (!dcd)
-		return;
+	struct cxl_dc_dev *dcd = container_of(work, struct cxl_dc_dev, work);
 
 	guard(mutex)(&dcd->process_lock);
-	scoped_guard(mutex, &dcd->lock) {
-		if (dcd->overflowed && dcd->open && !dcd->dying) {
-			dev_warn(dc_dev(dcd),
-				 "DC event log overflowed with an offer open: rejected\n");
-			dcd->open->why = DC_REJECT_OVERFLOW;
-			dc_chain_close(dcd);
-		}
-		dcd->overflowed = false;
-	}
 	for (;;) {
 		struct cxl_dc_chain *chain;
 		u64 t0;
@@ -1991,6 +2021,53 @@ void cxl_dc_events_drained(struct cxl_memdev_state *mds)
 	}
 }
 
+/**
+ * cxl_dc_events_drained() - act on everything the device sent so far
+ * @mds: the device
+ *
+ * Closes an offer cut short by an event log overflow and queues the
+ * device's work (answers to closed offers, release requests), which then
+ * runs in the order the device sent it, on the device's own workqueue.
+ *
+ * Context: process context after the event logs were drained; no event log
+ * lock held.
+ */
+void cxl_dc_events_drained(struct cxl_memdev_state *mds)
+{
+	struct cxl_dc_dev *dcd = mds->dc.dcd;
+
+	if (!dcd)
+		return;
+
+	guard(mutex)(&dcd->lock);
+	if (dcd->overflowed && dcd->open && !dcd->dying) {
+		dev_warn(dc_dev(dcd),
+			 "DC event log overflowed with an offer open: rejected\n");
+		dcd->open->why = DC_REJECT_OVERFLOW;
+		dc_chain_close(dcd);
+	}
+	dcd->overflowed = false;
+	dc_kick(dcd);
+}
+
+/**
+ * cxl_dc_flush() - wait until the device's queued work is done
+ * @mds: the device
+ *
+ * For the mock device of cxl_test, whose knobs return once the host has
+ * acted on what they injected.
+ *
+ * Context: process context, no CXL lock held.
+ */
+void cxl_dc_flush(struct cxl_memdev_state *mds)
+{
+	struct cxl_dc_dev *dcd = mds->dc.dcd;
+
+	if (dcd)
+		flush_work(&dcd->work);
+}
+EXPORT_SYMBOL_NS_GPL(cxl_dc_flush, "CXL");
+
 /*
  * Hand the extents the device already has for @dcr to its new policy,
  * without answering anything.  Each recovered group is checked like an
@@ -2007,7 +2084,7 @@ static int dc_recover(struct cxl_dc_dev *dcd, struct cxl_dc_region *dcr,
 	struct dc_offer_ext *oe __free(kvfree) = NULL;
 	struct cxl_region_params *p = &dcr->cxlr->params;
 	struct cxl_endpoint_decoder *cxled = p->targets[0];
-	int total, n = 0, ngroups, nlive = 0, nkept = 0;
+	int total, n = 0, nlive = 0, nkept = 0;
 
 	total = dc_read_extents(dcd, &raw);
 	if (total < 0)
@@ -2034,24 +2111,22 @@ static int dc_recover(struct cxl_dc_dev *dcd, struct cxl_dc_region *dcr,
 					    oe[n].hpa, len, dc_is_tagged(&raw[i]));
 		n++;
 	}
-	ngroups = dc_form_groups(dcd, oe, n, true);
-	for (int gi = 0; gi < ngroups; gi++) {
+	dc_form_groups(dcd, oe, n, true);
+	for (int first = 0; first < n; first++) {
 		struct cxl_dc_group *group;
 		enum dc_reject why = DC_OK;
-		int first;
 
-		for (first = 0; oe[first].group != gi; first++)
-			;
-		for (int i = first; i < n; i++)
-			if (oe[i].group == gi && oe[i].why != DC_OK)
+		if (oe[first].first != first)
+			continue;
+		for (int i = first; i >= 0; i = oe[i].next)
+			if (oe[i].why != DC_OK)
 				why = why ?: oe[i].why;
 		/* A kept group is built whole, numbered in the device's order. */
-		for (int i = first, k = 0; why && i < n; i++)
-			if (oe[i].group == gi) {
-				oe[i].why = DC_OK;
-				oe[i].seq = k++;
-			}
-		group = dc_build_group(oe, n, gi);
+		for (int i = first, k = 0; why && i >= 0; i = oe[i].next) {
+			oe[i].why = DC_OK;
+			oe[i].seq = k++;
+		}
+		group = dc_build_group(oe, first);
 		if (!group)
 			continue;
 		dc_group_link(dcr, group);
@@ -2429,9 +2504,13 @@ static void dc_dev_destroy(void *data)
 	struct cxl_dc_chain *c, *n;
 
 	debugfs_remove_recursive(dcd->debugfs);
+	/* Nothing new is queued from here; what is queued runs first. */
+	scoped_guard(mutex, &dcd->lock)
+		dcd->dying = true;
+	cancel_delayed_work_sync(&dcd->timeout);
+	flush_work(&dcd->work);
 	scoped_guard(mutex, &dcd->process_lock)
 	scoped_guard(mutex, &dcd->lock) {
-		dcd->dying = true;
 		if (dcd->open) {
 			dcd->open->why = DC_REJECT_TEARDOWN;
 			dc_chain_close(dcd);
@@ -2443,7 +2522,7 @@ static void dc_dev_destroy(void *data)
 			dc_chain_free(c);
 		}
 	}
-	cancel_delayed_work_sync(&dcd->timeout);
+	destroy_workqueue(dcd->wq);
 	dcd->mds->dc.dcd = NULL;
 	while (!list_empty(&dcd->withheld)) {
 		struct dc_withheld *w = list_first_entry(&dcd->withheld,
@@ -2473,12 +2552,18 @@ int cxl_dc_dev_create(struct cxl_memdev_state *mds)
 	dcd->payload = kvzalloc(mds->cxlds.cxl_mbox.payload_size, GFP_KERNEL);
 	if (!dcd->payload)
 		return -ENOMEM;
+	dcd->wq = alloc_ordered_workqueue("cxl_dc/%s", 0, dev_name(dev));
+	if (!dcd->wq) {
+		kvfree(dcd->payload);
+		return -ENOMEM;
+	}
 	dcd->mds = mds;
 	mutex_init(&dcd->process_lock);
 	mutex_init(&dcd->lock);
 	INIT_LIST_HEAD(&dcd->closed);
 	INIT_LIST_HEAD(&dcd->withheld);
 	INIT_DELAYED_WORK(&dcd->timeout, dc_chain_timeout);
+	INIT_WORK(&dcd->work, dc_process_work);
 	dcd->debugfs = cxl_debugfs_create_dir(dev_name(dev));
 	debugfs_create_file("dc_extents", 0400, dcd->debugfs, dcd,
 			    &dc_extents_fops);

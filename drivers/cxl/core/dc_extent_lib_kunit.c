@@ -366,9 +366,9 @@ static void dc_chain_deadline_test(struct kunit *test)
 	struct cxl_dc_chain *c;
 
 	KUNIT_ASSERT_NOT_NULL(test, dcd);
-	/* No dc.dcd: the drain the timer kicks finds nothing to do. */
 	dcd->mds = kunit_kzalloc(test, sizeof(*dcd->mds), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, dcd->mds);
+	dcd->dying = true;	/* no workqueue here: nothing is kicked */
 	mutex_init(&dcd->lock);
 	INIT_LIST_HEAD(&dcd->closed);
 	INIT_DELAYED_WORK(&dcd->timeout, dc_chain_timeout);

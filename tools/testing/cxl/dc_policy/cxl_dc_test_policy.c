@@ -19,7 +19,8 @@
  * - ``bind``, ``unbind``: write a region name (``region0``)
  * - ``validate``: ``accept`` or ``reject`` the next groups, or ``slow``:
  *   accept after 2 s (to widen races between devices)
- * - ``activate``: ``ok`` or ``fail``
+ * - ``activate``: ``ok``, ``fail``, or ``slow``: succeed after 8 s (an
+ *   activation that takes long, as onlining many GiB does)
  * - ``release``: ``ok``, ``busy`` (held until ``complete`` is written) or
  *   ``fail`` (-EIO, which the library takes as busy: held the same way)
  * - ``granularity``: alignment the policy demands, in bytes (at bind)
@@ -29,7 +30,8 @@
 
 static struct dentry *dir;
 static DEFINE_MUTEX(lock);	/* protects everything below */
-static bool reject, slow_validate, fail_activate, busy_release, fail_release;
+static bool reject, slow_validate, fail_activate, slow_activate;
+static bool busy_release, fail_release;
 static u64 granularity;
 static char *log_buf;
 static size_t log_len;
@@ -71,7 +73,13 @@ static int tp_validate(struct cxl_region *cxlr, struct cxl_dc_group *group)
 
 static int tp_activate(struct cxl_region *cxlr, struct cxl_dc_group *group)
 {
+	bool slow;
+
 	tlog("activate", cxlr, group);
+	scoped_guard(mutex, &lock)
+		slow = slow_activate;
+	if (slow)
+		msleep(8000);
 	guard(mutex)(&lock);
 	return fail_activate ? -EIO : 0;
 }
@@ -214,6 +222,7 @@ static ssize_t mode_write(struct file *f, const char __user *ubuf, size_t len,
 		slow_validate = sysfs_streq(buf, "slow");
 	} else if (!strcmp(name, "activate")) {
 		fail_activate = sysfs_streq(buf, "fail");
+		slow_activate = sysfs_streq(buf, "slow");
 	} else if (!strcmp(name, "release")) {
 		busy_release = sysfs_streq(buf, "busy");
 		fail_release = sysfs_streq(buf, "fail");

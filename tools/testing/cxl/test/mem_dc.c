@@ -608,6 +608,8 @@ static int mock_dc_inject(struct mock_dc *mdc, struct cxl_event_record_raw *raw)
 	if (rc)
 		return rc;
 	cxl_mem_get_event_records(mdc->mds, CXLDEV_EVENT_STATUS_DCD);
+	/* The host acts on records in its own work: wait for it. */
+	cxl_dc_flush(mdc->mds);
 	return 0;
 }
 
