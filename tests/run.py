@@ -197,16 +197,20 @@ def main():
     for i, s in enumerate(suites):
         # Under TCG the virtio console now and then stops carrying data
         # with the guest otherwise well (see scripts/vm.py): such a suite
-        # runs once more in a fresh VM, and says so.  A second stall, or
-        # any kernel report, fails it as usual.
-        for attempt in (1, 2):
+        # runs again in a fresh VM, and says so; so does a guest that
+        # never got ready (the same stall, seen during boot).  Up to three
+        # tries; a third stall, or any kernel report, fails it as usual.
+        for attempt in (1, 2, 3):
             res.hold()
             try:
                 again = run_suite(s, args, res, first=(i == 0))
+            except TimeoutError as e:  # never got ready: nothing ran
+                res.record(f'{s}', False, f'suite aborted: {e}')
+                again = 'READY' in str(e)
             except Exception as e:  # the VM itself failed
                 res.record(f'{s}', False, f'suite aborted: {e}')
                 again = False
-            if again and attempt == 1:
+            if again and attempt < 3:
                 res.drop()
                 print(f'# [{args.flavour}] suite {s}: the command channel '
                       'stalled with no kernel report; running the suite '

@@ -113,7 +113,6 @@ struct sysram_chunk {
 /**
  * struct sysram - one bound region
  * @cxlr: the region
- * @ops: the policy, with the memory block size as granularity
  * @nid: NUMA node the memory goes to
  * @mtype: the node's memory type (tier), as kmem sets it for dax memory
  * @mgid: memory group of the region
@@ -130,7 +129,6 @@ struct sysram_chunk {
  */
 struct sysram {
 	struct cxl_region *cxlr;
-	struct cxl_dc_policy_ops ops;
 	int nid;
 	struct memory_dev_type *mtype;
 	int mgid;
@@ -327,7 +325,7 @@ static int sysram_validate(struct cxl_region *cxlr, struct cxl_dc_group *group)
 		struct cxl_dc_extent_info info;
 
 		cxl_dc_group_extent(group, i, &info);
-		/* The library checked ops.granularity already. */
+		/* The library checked the granularity already. */
 		if (WARN_ON_ONCE(!IS_ALIGNED(info.hpa.start, mbs) ||
 				 !IS_ALIGNED(range_len(&info.hpa), mbs)))
 			return -EINVAL;
@@ -403,12 +401,17 @@ static int sysram_force_release(struct cxl_region *cxlr,
 }
 
 static const struct cxl_dc_policy_ops sysram_dc_ops = {
-	.name = "cxl_region_sysram",
-	.tag_mode = CXL_DC_TAG_UNTAGGED,
 	.validate = sysram_validate,
 	.activate = sysram_activate,
 	.release = sysram_release,
 	.force_release = sysram_force_release,
+};
+
+/* Granularity: the memory block size, known at load time. */
+static struct cxl_dc_policy sysram_policy = {
+	.name = "cxl_region_sysram",
+	.tag_mode = CXL_DC_TAG_UNTAGGED,
+	.ops = &sysram_dc_ops,
 };
 
 /* --- binding -------------------------------------------------------------- */
@@ -487,8 +490,6 @@ static struct sysram *sysram_alloc(struct cxl_region *cxlr)
 	if (!sr)
 		return ERR_PTR(-ENOMEM);
 	sr->cxlr = cxlr;
-	sr->ops = sysram_dc_ops;
-	sr->ops.granularity = memory_block_size_bytes();
 	sr->online_type = READ_ONCE(sysram_default_online_type);
 	mutex_init(&sr->lock);
 	INIT_LIST_HEAD(&sr->plugged);
@@ -567,7 +568,7 @@ static int cxl_region_sysram_probe(struct device *dev)
 		return sysram_plug_region(sr);
 
 	/* Extents the device already has are read back and added now. */
-	rc = devm_cxl_dc_register_policy(dev, cxlr, &sr->ops, sr);
+	rc = devm_cxl_dc_register_policy(dev, cxlr, &sysram_policy, sr);
 	if (rc)
 		return rc;
 	return devm_add_action_or_reset(dev, sysram_drain, sr);
@@ -613,6 +614,7 @@ static struct cxl_driver cxl_region_sysram_driver = {
 
 static int __init cxl_region_sysram_init(void)
 {
+	sysram_policy.granularity = memory_block_size_bytes();
 	return cxl_driver_register(&cxl_region_sysram_driver);
 }
 module_init(cxl_region_sysram_init);

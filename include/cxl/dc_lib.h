@@ -10,7 +10,7 @@
  * DOC: Dynamic Capacity region policy interface
  *
  * A region driver (a *policy*: System RAM, device-dax, VMM) registers
- * &struct cxl_dc_policy_ops on a Dynamic Capacity region when it binds.
+ * &struct cxl_dc_policy on a Dynamic Capacity region when it binds.
  * From then on the extent library in the CXL core hands it *groups*: the
  * extents of one offer that share a tag (a tagged group), or a single
  * untagged extent.  The library owns the conversation with the device; a
@@ -46,10 +46,16 @@
  * taken as -EBUSY: the memory stays held, and nothing goes back to the
  * device, until the policy calls cxl_dc_release_done().
  *
+ * A policy may also give an active group back on its own, when it no
+ * longer uses it (a dax device destroyed, a VMM that shrinks):
+ * cxl_dc_give_back() sends Release DC for it in order with the device's
+ * records, or answers -EBUSY when the device asked for the group first.
+ *
  * Group lifetime: a group handed to a policy stays valid, and the policy
  * may use it and its data, until the policy has *answered* it: ``release``
  * or ``force_release`` returned 0, the policy called
- * cxl_dc_release_done(), or cxl_dc_unregister_policy() returned.  From
+ * cxl_dc_release_done(), cxl_dc_give_back() returned 0, or
+ * cxl_dc_unregister_policy() returned.  From
  * then on the library never calls back for that group and the policy never
  * touches it again.  The one overlap: ``force_release`` may be called for a
  * group whose cxl_dc_release_done() the policy is making at that moment;
@@ -112,10 +118,6 @@ struct cxl_dc_extent_info {
 
 /**
  * struct cxl_dc_policy_ops - what a region policy decides
- * @name: policy name for logs and trace records
- * @tag_mode: the region's tag mode when the policy binds
- * @granularity: alignment, in bytes, every extent's HPA range must have
- *	(a power of 2, at least the device block size), or 0 for none
  * @validate: accept (0) or reject (negative errno) a group; no side effects
  * @activate: put an accepted group to use; on error the extents go back
  * @release: stop using a group; 0 when done, -EBUSY to finish later with
@@ -124,9 +126,6 @@ struct cxl_dc_extent_info {
  *	group at once; 0 or -EBUSY as for @release
  */
 struct cxl_dc_policy_ops {
-	const char *name;
-	enum cxl_dc_tag_mode tag_mode;
-	u64 granularity;
 	int (*validate)(struct cxl_region *cxlr, struct cxl_dc_group *group);
 	int (*activate)(struct cxl_region *cxlr, struct cxl_dc_group *group);
 	int (*release)(struct cxl_region *cxlr, struct cxl_dc_group *group);
@@ -134,11 +133,52 @@ struct cxl_dc_policy_ops {
 			     struct cxl_dc_group *group);
 };
 
+/**
+ * struct cxl_dc_region_facts - facts about a Dynamic Capacity region
+ * @hpa: the region's host physical range
+ * @nid: NUMA node of that range, %NUMA_NO_NODE when the firmware says none
+ * @sharable: the device's DC partition is sharable: tag groups come with
+ *	sequence numbers every sharing host agrees on
+ * @tag_mode: the region's tag mode now
+ */
+struct cxl_dc_region_facts {
+	struct range hpa;
+	int nid;
+	bool sharable;
+	enum cxl_dc_tag_mode tag_mode;
+};
+
+int cxl_dc_region_facts(struct cxl_region *cxlr,
+			struct cxl_dc_region_facts *info);
+int cxl_dc_give_back(struct cxl_dc_group *group);
+/**
+ * struct cxl_dc_policy - a region policy: what it is, and its decisions
+ * @name: policy name for logs and trace records
+ * @tag_mode: the region's tag mode when the policy binds, unless the user
+ *	chose one it allows
+ * @tag_modes: the tag modes (``BIT(CXL_DC_TAG_*)``) a user may pick in
+ *	``regionZ/tag_mode`` while the policy is bound; 0 for all
+ * @granularity: alignment, in bytes, every extent's HPA range must have
+ *	(a power of 2, at least the device block size), or 0 for none
+ * @ops: the decisions
+ *
+ * The data lives apart from the (constant) ops table, so that a policy
+ * sets what it learns at load time (a memory block size) without copying
+ * its ops.
+ */
+struct cxl_dc_policy {
+	const char *name;
+	enum cxl_dc_tag_mode tag_mode;
+	unsigned long tag_modes;
+	u64 granularity;
+	const struct cxl_dc_policy_ops *ops;
+};
+
 int cxl_dc_register_policy(struct cxl_region *cxlr,
-			   const struct cxl_dc_policy_ops *ops, void *data);
+			   const struct cxl_dc_policy *policy, void *data);
 void cxl_dc_unregister_policy(struct cxl_region *cxlr);
 int devm_cxl_dc_register_policy(struct device *host, struct cxl_region *cxlr,
-				const struct cxl_dc_policy_ops *ops,
+				const struct cxl_dc_policy *policy,
 				void *data);
 void *cxl_dc_policy_data(struct cxl_region *cxlr);
 void cxl_dc_release_done(struct cxl_dc_group *group);

@@ -195,6 +195,26 @@ def test_slow_activation_holds_up_no_other_log(vm):
     assert_agree(vm, R)
 
 
+def test_policy_gives_back_a_group(vm):
+    """A policy gives an active group back on its own, as a dax policy
+    does when the user destroys a device: Release DC goes out in order
+    with the device's records, the extent goes, and the policy is never
+    called back for it."""
+    held = device_extents(vm)
+    off = next(o for o in range(0, G, 2 * M) if not any(
+        d <= o < d + ln for d, ln in held))
+    _offer(vm, [(off, 2 * M)])
+    assert (off, 2 * M) in device_extents(vm)
+    calls = sh(vm, f'cat {POLICY}/log').count('\n')
+    policy(vm, 'give_back', f'"{R} {off:#x}"')
+    wait_for('given back', lambda: (off, 2 * M) not in device_extents(vm))
+    new = sh(vm, f'cat {POLICY}/log').splitlines()[calls:]
+    assert new == [f'give_back {R} offset={off:#x}: 0'], new
+    assert not [e for e in sysfs_extents(vm, R).values()
+                if e['offset'] == off]
+    assert_agree(vm, R)
+
+
 TIMEOUT = '/sys/module/cxl_core/parameters/dc_chain_timeout_ms'
 
 

@@ -3,6 +3,7 @@
 #include <linux/debugfs.h>
 #include <linux/device.h>
 #include <linux/module.h>
+#include <linux/numa.h>
 #include <linux/rbtree.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
@@ -93,6 +94,9 @@
  * cycle the first time both paths run.  kobject_uevent() runs under no
  * lock of this file.
  */
+
+/* Work queued by cxl_dc_give_back(), among the device's own records. */
+#define DC_HOST_GIVE_BACK	0xff
 
 /* The most records one chain may carry before it is rejected whole. */
 #define CXL_DC_CHAIN_MAX	512
@@ -222,11 +226,11 @@ struct cxl_dc_extent {
  * @node: entry in &cxl_dc_region.groups
  * @tag_node: entry in the host-wide tag registry (tagged groups only)
  * @dcr: the region the group lives in
- * @ops: the policy that owns the group
+ * @policy: the policy that owns the group, NULL when the group is kept
  * @tag: the tag, null for an untagged extent
  * @data: the policy's per-group data
  * @state: &enum cxl_dc_extent_state of the whole group; a group with no
- *	@ops is *kept*: accepted on the device, used by nobody (a recovered
+ *	@policy is *kept*: accepted on the device, used by nobody (a recovered
  *	group the policy refused, or one whose Release DC failed at unbind)
  * @forced: the device took (some of) the memory back already; what it
  *	still holds of the group goes back with Release DC at the end
@@ -244,7 +248,7 @@ struct cxl_dc_group {
 	struct list_head node;
 	struct rb_node tag_node;
 	struct cxl_dc_region *dcr;
-	const struct cxl_dc_policy_ops *ops;
+	const struct cxl_dc_policy *policy;
 	uuid_t tag;
 	void *data;
 	u8 state;
@@ -264,7 +268,7 @@ struct cxl_dc_group {
  * struct cxl_dc_region - Dynamic Capacity state of one region
  * @cxlr: the region
  * @dcd: the (single) device behind the region
- * @ops: the bound policy, NULL when none
+ * @policy: the bound policy, NULL when none
  * @data: the policy's data
  * @tag_mode: &enum cxl_dc_tag_mode in force
  * @tag_mode_set: a user chose @tag_mode; a policy's default does not apply
@@ -276,7 +280,7 @@ struct cxl_dc_group {
 struct cxl_dc_region {
 	struct cxl_region *cxlr;
 	struct cxl_dc_dev *dcd;
-	const struct cxl_dc_policy_ops *ops;
+	const struct cxl_dc_policy *policy;
 	void *data;
 	enum cxl_dc_tag_mode tag_mode;
 	bool tag_mode_set;
@@ -291,7 +295,8 @@ struct cxl_dc_region {
  *	offer (being gathered, or closed and waiting for its answer) or one
  *	release request
  * @node: entry in &cxl_dc_dev.closed
- * @type: %CXL_DC_EVENT_ADD_CAPACITY, _RELEASE_CAPACITY or _FORCED_RELEASE
+ * @type: %CXL_DC_EVENT_ADD_CAPACITY, _RELEASE_CAPACITY, _FORCED_RELEASE,
+ *	or %DC_HOST_GIVE_BACK
  * @nr: records kept in @ext
  * @alloc: room in @ext
  * @why: non-zero when the whole offer is rejected (cap, timeout, memory)
@@ -639,7 +644,7 @@ static void dc_group_link(struct cxl_dc_region *dcr, struct cxl_dc_group *group)
 	}
 	list_add_tail(&group->node, &dcr->groups);
 	dc_set_state(group, CXL_DC_EXTENT_ACCEPTED);
-	group->ops = dcr->ops;
+	group->policy = dcr->policy;
 }
 
 /* Forget a live group: the device no longer has it, or nobody uses it. */
@@ -1151,11 +1156,11 @@ static enum dc_reject dc_check_extent(struct cxl_dc_dev *dcd,
 	if (!cxled || !cxled->dpa_res ||
 	    oe->dpa + oe->len - 1 > cxled->dpa_res->end)
 		return DC_REJECT_SPANS;
-	if (!oe->dcr->ops)
+	if (!oe->dcr->policy)
 		return DC_REJECT_NO_POLICY;
 
 	oe->hpa = p->res->start + (oe->dpa - cxled->dpa_res->start);
-	why = dc_check_policy(oe->dcr->tag_mode, oe->dcr->ops->granularity,
+	why = dc_check_policy(oe->dcr->tag_mode, oe->dcr->policy->granularity,
 			      oe->hpa, oe->len, dc_is_tagged(oe->raw));
 	if (why)
 		return why;
@@ -1422,7 +1427,7 @@ static void dc_group_keep(struct cxl_dc_dev *dcd, struct cxl_dc_group *group,
 			  const char *why)
 {
 	lockdep_assert_held(&dcd->lock);
-	group->ops = NULL;
+	group->policy = NULL;
 	dc_set_state(group, CXL_DC_EXTENT_ACCEPTED);
 	for (int i = 0; i < group->nr; i++)
 		trace_cxl_dc_reject(dc_memdev(dcd), dcr_name(group->dcr),
@@ -1441,24 +1446,25 @@ static void dc_group_keep(struct cxl_dc_dev *dcd, struct cxl_dc_group *group,
 static void dc_activate(struct cxl_dc_dev *dcd, struct cxl_dc_group *group,
 			bool recovered)
 {
-	const struct cxl_dc_policy_ops *ops = group->ops;
+	const struct cxl_dc_policy *policy = group->policy;
 	struct cxl_dc_region *dcr = group->dcr;
 	int rc;
 
 	lockdep_assert_held(&dcd->process_lock);
-	rc = ops->activate ? ops->activate(dcr->cxlr, group) : 0;
+	rc = policy->ops->activate ?
+	     policy->ops->activate(dcr->cxlr, group) : 0;
 
 	scoped_guard(mutex, &dcd->lock) {
 		if (!rc) {
 			dc_set_state(group, CXL_DC_EXTENT_ACTIVE);
 		} else if (recovered) {
 			dev_warn(&dcr->cxlr->dev, "%s could not use %d extent(s): %d\n",
-				 ops->name, group->nr, rc);
+				 policy->name, group->nr, rc);
 			dc_group_keep(dcd, group, "activation failed");
 		} else {
 			dev_warn(&dcr->cxlr->dev,
 				 "%s could not use %d extent(s): %d, giving them back\n",
-				 ops->name, group->nr, rc);
+				 policy->name, group->nr, rc);
 			dc_group_give_back(dcd, group);
 		}
 	}
@@ -1511,8 +1517,8 @@ static void dc_process_offer(struct cxl_dc_dev *dcd, struct cxl_dc_chain *chain)
 			if (!group)
 				continue;
 			dcr = group->dcr;
-			if (dcr->ops->validate &&
-			    dcr->ops->validate(dcr->cxlr, group)) {
+			if (dcr->policy->ops->validate &&
+			    dcr->policy->ops->validate(dcr->cxlr, group)) {
 				dc_reject_group(oe, gi, DC_REJECT_POLICY);
 				dc_group_free(group);
 				continue;
@@ -1565,18 +1571,22 @@ static void dc_process_offer(struct cxl_dc_dev *dcd, struct cxl_dc_chain *chain)
  */
 static void dc_start_release(struct cxl_dc_dev *dcd, struct cxl_dc_group *group)
 {
-	const struct cxl_dc_policy_ops *ops = group->ops;
+	const struct cxl_dc_policy *policy = group->policy;
 	struct cxl_dc_region *dcr = group->dcr;
 	int rc;
 
 	scoped_guard(mutex, &dcd->lock) {
+		/* Its policy gave it back meanwhile: nothing to ask. */
+		if (group->state != CXL_DC_EXTENT_ACTIVE)
+			return;
 		dc_set_state(group, CXL_DC_EXTENT_RELEASE_PENDING);
 		dc_trace_group(dcd, group, false);
 		group->owed = true;
 	}
 	dc_region_uevent(dcr);
 
-	rc = ops->release ? ops->release(dcr->cxlr, group) : 0;
+	rc = policy->ops->release ?
+	     policy->ops->release(dcr->cxlr, group) : 0;
 	if (rc && rc != -EBUSY)
 		/*
 		 * The policy may still use the memory: it stays held, as
@@ -1584,7 +1594,7 @@ static void dc_start_release(struct cxl_dc_dev *dcd, struct cxl_dc_group *group)
 		 */
 		dev_err(&dcr->cxlr->dev,
 			"%s failed to release %d extent(s): %d; held until it lets go\n",
-			ops->name, group->nr, rc);
+			policy->name, group->nr, rc);
 	if (!rc)
 		cxl_dc_release_done(group);
 }
@@ -1724,13 +1734,13 @@ static void dc_force_release(struct cxl_dc_dev *dcd, struct cxl_dc_group *group)
 	dev_warn(&dcr->cxlr->dev,
 		 "device took back %d extent(s) by force (DPA %#llx)\n",
 		 group->nr, group->ext[0]->dpa);
-	if (group->ops->force_release)
-		rc = group->ops->force_release(dcr->cxlr, group);
+	if (group->policy->ops->force_release)
+		rc = group->policy->ops->force_release(dcr->cxlr, group);
 	if (rc && rc != -EBUSY)
 		/* As for release(): any error leaves the memory held. */
 		dev_err(&dcr->cxlr->dev,
 			"%s: force_release: %d; held until it lets go\n",
-			group->ops->name, rc);
+			group->policy->name, rc);
 	scoped_guard(mutex, &dcd->lock) {
 		group->forcing = false;
 		if ((rc || group->owed) && !group->done) {
@@ -1895,6 +1905,76 @@ static void dc_process_release(struct cxl_dc_dev *dcd,
 	}
 }
 
+/*
+ * A policy gave back the group with an extent at @raw's DPA: unless the
+ * device took or asked for it meanwhile (the group is gone, or a policy
+ * owes its release), send Release DC for it.
+ */
+static void dc_process_give_back(struct cxl_dc_dev *dcd,
+				 const struct cxl_dc_extent_raw *raw)
+{
+	u64 dpa = le64_to_cpu(raw->start_dpa), last;
+	struct cxl_dc_region *dcr;
+	struct cxl_dc_extent *e;
+
+	guard(rwsem_read)(&cxl_rwsem.region);
+	guard(rwsem_read)(&cxl_rwsem.dpa);
+	guard(mutex)(&dcd->lock);
+	dcr = dc_segment(dcd, dpa, dpa, &last);
+	e = dcr ? dc_extent_floor(dcr, dpa) : NULL;
+	if (!e || e->dpa != dpa || dc_group_in_use(e->group))
+		return;
+	dc_group_give_back(dcd, e->group);
+}
+
+/**
+ * cxl_dc_give_back() - the host gives an active group back to the device
+ * @group: a group the policy activated and no longer uses
+ *
+ * For a dax device the user destroys or a VMM that shrinks: the group goes
+ * back with Release DC, on the device's workqueue, in order with the
+ * device's own records.  On success the policy has answered the group
+ * and must not touch it again; the library will not call back for it.
+ *
+ * Context: process context; the policy may hold its own locks, as long as
+ * ``validate`` does not take them.
+ * Return: 0; -EBUSY when the device asked for the group meanwhile (the
+ * policy answers that request through ``release`` or ``force_release``
+ * instead); -ENOMEM.
+ */
+int cxl_dc_give_back(struct cxl_dc_group *group)
+{
+	struct cxl_dc_region *dcr = group->dcr;
+	struct cxl_dc_dev *dcd = dcr->dcd;
+	struct cxl_dc_chain *item = kzalloc_obj(*item);
+
+	if (item)
+		item->ext = kvzalloc(sizeof(*item->ext), GFP_KERNEL);
+	if (!item || !item->ext) {
+		dc_chain_free(item);
+		return -ENOMEM;
+	}
+	scoped_guard(mutex, &dcd->lock) {
+		if (group->state != CXL_DC_EXTENT_ACTIVE || group->owed ||
+		    group->forcing || dcd->dying) {
+			dc_chain_free(item);
+			return -EBUSY;
+		}
+		/* Not in use any more: a device request now just confirms. */
+		dc_set_state(group, CXL_DC_EXTENT_RELEASE_PENDING);
+		dc_trace_group(dcd, group, false);
+		item->type = DC_HOST_GIVE_BACK;
+		item->nr = 1;
+		item->ext[0].start_dpa = cpu_to_le64(group->ext[0]->dpa);
+		item->ext[0].length = cpu_to_le64(group->ext[0]->len);
+		list_add_tail(&item->node, &dcd->closed);
+		dc_kick(dcd);
+	}
+	dc_region_uevent(dcr);
+	return 0;
+}
+EXPORT_SYMBOL_NS_GPL(cxl_dc_give_back, "CXL");
+
 /* --- the event drain's entry points -------------------------------------------- */
 
 /**
@@ -2009,6 +2089,8 @@ static void dc_process_work(struct work_struct *work)
 			guard(mutex)(&dcd->lock);
 			dcd->offered += chain->nr;
 			dcd->offer_ns += t0;
+		} else if (chain->type == DC_HOST_GIVE_BACK) {
+			dc_process_give_back(dcd, &chain->ext[0]);
 		} else {
 			dc_process_release(dcd, &chain->ext[0],
 					   chain->type == CXL_DC_EVENT_FORCED_RELEASE);
@@ -2107,7 +2189,7 @@ static int dc_recover(struct cxl_dc_dev *dcd, struct cxl_dc_region *dcr,
 			.raw = &raw[i], .dpa = dpa, .len = len, .dcr = dcr,
 			.hpa = p->res->start + (dpa - cxled->dpa_res->start),
 		};
-		oe[n].why = dc_check_policy(dcr->tag_mode, dcr->ops->granularity,
+		oe[n].why = dc_check_policy(dcr->tag_mode, dcr->policy->granularity,
 					    oe[n].hpa, len, dc_is_tagged(&raw[i]));
 		n++;
 	}
@@ -2130,8 +2212,8 @@ static int dc_recover(struct cxl_dc_dev *dcd, struct cxl_dc_region *dcr,
 		if (!group)
 			continue;
 		dc_group_link(dcr, group);
-		if (why == DC_OK && dcr->ops->validate &&
-		    dcr->ops->validate(dcr->cxlr, group))
+		if (why == DC_OK && dcr->policy->ops->validate &&
+		    dcr->policy->ops->validate(dcr->cxlr, group))
 			why = DC_REJECT_POLICY;
 		if (!dc_tag_claim(group) && why == DC_OK)
 			why = DC_REJECT_TAG_LIVE;
@@ -2157,6 +2239,13 @@ static int dc_recover(struct cxl_dc_dev *dcd, struct cxl_dc_region *dcr,
 
 /* --- policies ---------------------------------------------------------------------- */
 
+/* A policy may limit the tag modes a user can pick (0: any). */
+static bool dc_tag_mode_allowed(const struct cxl_dc_policy *policy,
+				enum cxl_dc_tag_mode mode)
+{
+	return !policy || !policy->tag_modes || (policy->tag_modes & BIT(mode));
+}
+
 static struct cxl_dc_dev *dc_region_dev(struct cxl_region *cxlr)
 {
 	struct cxl_endpoint_decoder *cxled = cxlr->params.targets[0];
@@ -2172,11 +2261,11 @@ static struct cxl_dc_dev *dc_region_dev(struct cxl_region *cxlr)
 /**
  * cxl_dc_register_policy() - bind a policy to a Dynamic Capacity region
  * @cxlr: a committed dynamic_ram_1 region with one target
- * @ops: the policy
+ * @policy: the policy
  * @data: the policy's data, see cxl_dc_policy_data()
  *
  * Extents the device already has as accepted for the region are read back
- * and activated through @ops before this returns; events arriving
+ * and activated through @policy before this returns; events arriving
  * meanwhile wait for it.
  *
  * Context: process context, no CXL lock held.
@@ -2184,7 +2273,7 @@ static struct cxl_dc_dev *dc_region_dev(struct cxl_region *cxlr)
  * or an error reading the device's extent list.
  */
 int cxl_dc_register_policy(struct cxl_region *cxlr,
-			   const struct cxl_dc_policy_ops *ops, void *data)
+			   const struct cxl_dc_policy *policy, void *data)
 {
 	struct cxl_dc_region *dcr = cxlr->dc;
 	struct cxl_dc_group **live __free(kvfree) = NULL;
@@ -2207,16 +2296,17 @@ int cxl_dc_register_policy(struct cxl_region *cxlr,
 			return -ENXIO;
 		if (cxlr->params.interleave_ways != 1)
 			return -EOPNOTSUPP;
-		if (dcr->ops)
+		if (dcr->policy)
 			return -EBUSY;
 		dcr->dcd = dcd;
-		dcr->ops = ops;
+		dcr->policy = policy;
 		dcr->data = data;
-		if (!dcr->tag_mode_set)
-			dcr->tag_mode = ops->tag_mode;
+		if (!dcr->tag_mode_set ||
+		    !dc_tag_mode_allowed(policy, dcr->tag_mode))
+			dcr->tag_mode = policy->tag_mode;
 		nlive = dc_recover(dcd, dcr, &live);
 		if (nlive < 0) {
-			dcr->ops = NULL;
+			dcr->policy = NULL;
 			dcr->data = NULL;
 			return nlive;
 		}
@@ -2249,7 +2339,7 @@ void cxl_dc_unregister_policy(struct cxl_region *cxlr)
 	/* No policy callback runs while process_lock is held here. */
 	guard(mutex)(&dcd->process_lock);
 	scoped_guard(mutex, &dcd->lock) {
-		dcr->ops = NULL;
+		dcr->policy = NULL;
 		list_for_each_entry_safe(group, next, &dcr->groups, node) {
 			/*
 			 * The device asked for it: give it back.  If that
@@ -2279,7 +2369,7 @@ static void dc_policy_devres_release(struct device *host, void *res)
  * devm_cxl_dc_register_policy() - cxl_dc_register_policy() undone on unbind
  * @host: the policy driver's device (usually &cxlr->dev)
  * @cxlr: the region
- * @ops: the policy
+ * @policy: the policy
  * @data: the policy's data
  *
  * The undo is allocated first: once the policy is registered (and may have
@@ -2289,7 +2379,7 @@ static void dc_policy_devres_release(struct device *host, void *res)
  * Return: as cxl_dc_register_policy().
  */
 int devm_cxl_dc_register_policy(struct device *host, struct cxl_region *cxlr,
-				const struct cxl_dc_policy_ops *ops, void *data)
+				const struct cxl_dc_policy *policy, void *data)
 {
 	struct cxl_region **dr = devres_alloc(dc_policy_devres_release,
 					      sizeof(*dr), GFP_KERNEL);
@@ -2297,7 +2387,7 @@ int devm_cxl_dc_register_policy(struct device *host, struct cxl_region *cxlr,
 
 	if (!dr)
 		return -ENOMEM;
-	rc = cxl_dc_register_policy(cxlr, ops, data);
+	rc = cxl_dc_register_policy(cxlr, policy, data);
 	if (rc) {
 		devres_free(dr);
 		return rc;
@@ -2307,6 +2397,35 @@ int devm_cxl_dc_register_policy(struct device *host, struct cxl_region *cxlr,
 	return 0;
 }
 EXPORT_SYMBOL_NS_GPL(devm_cxl_dc_register_policy, "CXL");
+
+/**
+ * cxl_dc_region_facts() - what a policy may need to know about its region
+ * @cxlr: a Dynamic Capacity region
+ * @info: filled in
+ *
+ * Return: 0, or -ENXIO when @cxlr is not a Dynamic Capacity region.
+ */
+int cxl_dc_region_facts(struct cxl_region *cxlr,
+			struct cxl_dc_region_facts *info)
+{
+	struct cxl_dc_region *dcr = cxlr->dc;
+	struct cxl_dc_dev *dcd;
+
+	if (!dcr)
+		return -ENXIO;
+	guard(rwsem_read)(&cxl_rwsem.region);
+	if (!cxlr->params.res)
+		return -ENXIO;
+	dcd = dc_region_dev(cxlr);
+	*info = (struct cxl_dc_region_facts) {
+		.hpa = { cxlr->params.res->start, cxlr->params.res->end },
+		.nid = phys_to_target_node(cxlr->params.res->start),
+		.sharable = dcd && dcd->mds->dc.config.region[0].sharable,
+		.tag_mode = READ_ONCE(dcr->tag_mode),
+	};
+	return 0;
+}
+EXPORT_SYMBOL_NS_GPL(cxl_dc_region_facts, "CXL");
 
 void *cxl_dc_policy_data(struct cxl_region *cxlr)
 {
@@ -2394,6 +2513,8 @@ static ssize_t tag_mode_store(struct device *dev, struct device_attribute *attr,
 	guard(mutex)(&dcd->lock);
 	if (dcr->nr_extents)
 		return -EBUSY;
+	if (!dc_tag_mode_allowed(dcr->policy, mode))
+		return -EINVAL;
 	WRITE_ONCE(dcr->tag_mode, mode);
 	dcr->tag_mode_set = true;
 	return len;
@@ -2446,7 +2567,7 @@ void cxl_dc_region_free(struct cxl_region *cxlr)
 
 	if (!dcr)
 		return;
-	WARN_ON_ONCE(dcr->ops || dcr->nr_extents);
+	WARN_ON_ONCE(dcr->policy || dcr->nr_extents);
 	cxlr->dc = NULL;
 	kfree(dcr);
 }

@@ -25,10 +25,24 @@
  *   ``fail`` (-EIO, which the library takes as busy: held the same way)
  * - ``granularity``: alignment the policy demands, in bytes (at bind)
  * - ``complete``: write anything to finish every release held busy
- * - ``log``: one line per callback
+ * - ``give_back``: write ``regionZ <offset>``: give the active group whose
+ *   first extent starts at that offset back to the device
+ *   (cxl_dc_give_back()), as a dax policy does when the user destroys a
+ *   device; the log says what it got
+ * - ``log``: one line per callback, and the region's facts at each bind
+ *   (cxl_dc_region_facts())
  */
 
 static struct dentry *dir;
+/*
+ * Serialises the policy's answers for its active groups (release,
+ * force_release, give_back), so that no group is answered twice.  Never
+ * taken in validate(), which runs under the library's device lock.
+ */
+static DEFINE_MUTEX(answer_lock);
+/* Groups activated and not answered yet, under answer_lock */
+static struct tp_held *live;
+static int nr_live;
 static DEFINE_MUTEX(lock);	/* protects everything below */
 static bool reject, slow_validate, fail_activate, slow_activate;
 static bool busy_release, fail_release;
@@ -58,6 +72,14 @@ static void tlog(const char *what, struct cxl_region *cxlr,
 				     cxl_dc_group_tag(group), info.offset);
 }
 
+static void tp_log_line(const char *line)
+{
+	guard(mutex)(&lock);
+	if (log_len < LOG_SIZE - 160)
+		log_len += scnprintf(log_buf + log_len, LOG_SIZE - log_len,
+				     "%s\n", line);
+}
+
 static int tp_validate(struct cxl_region *cxlr, struct cxl_dc_group *group)
 {
 	bool slow;
@@ -73,6 +95,7 @@ static int tp_validate(struct cxl_region *cxlr, struct cxl_dc_group *group)
 
 static int tp_activate(struct cxl_region *cxlr, struct cxl_dc_group *group)
 {
+	struct tp_held *more;
 	bool slow;
 
 	tlog("activate", cxlr, group);
@@ -80,8 +103,26 @@ static int tp_activate(struct cxl_region *cxlr, struct cxl_dc_group *group)
 		slow = slow_activate;
 	if (slow)
 		msleep(8000);
-	guard(mutex)(&lock);
-	return fail_activate ? -EIO : 0;
+	scoped_guard(mutex, &lock)
+		if (fail_activate)
+			return -EIO;
+	guard(mutex)(&answer_lock);
+	more = krealloc_array(live, nr_live + 1, sizeof(*live), GFP_KERNEL);
+	if (!more)
+		return -ENOMEM;
+	live = more;
+	live[nr_live++] = (struct tp_held) { group, cxlr };
+	return 0;
+}
+
+/* Context: answer_lock held. */
+static void tp_forget(struct cxl_dc_group *group)
+{
+	for (int i = 0; i < nr_live; i++)
+		if (live[i].group == group) {
+			live[i] = live[--nr_live];
+			return;
+		}
 }
 
 static int tp_release(struct cxl_region *cxlr, struct cxl_dc_group *group)
@@ -89,6 +130,8 @@ static int tp_release(struct cxl_region *cxlr, struct cxl_dc_group *group)
 	struct tp_held *more;
 
 	tlog("release", cxlr, group);
+	scoped_guard(mutex, &answer_lock)
+		tp_forget(group);
 	guard(mutex)(&lock);
 	if (!busy_release && !fail_release)
 		return 0;
@@ -104,6 +147,8 @@ static int tp_force_release(struct cxl_region *cxlr,
 			    struct cxl_dc_group *group)
 {
 	tlog("force_release", cxlr, group);
+	scoped_guard(mutex, &answer_lock)
+		tp_forget(group);
 	guard(mutex)(&lock);
 	/* A release held busy still owes its cxl_dc_release_done(). */
 	for (int i = 0; i < nr_held; i++)
@@ -112,13 +157,17 @@ static int tp_force_release(struct cxl_region *cxlr,
 	return 0;
 }
 
-static struct cxl_dc_policy_ops tp_ops = {
-	.name = "cxl_dc_test_policy",
-	.tag_mode = CXL_DC_TAG_ANY,
+static const struct cxl_dc_policy_ops tp_ops = {
 	.validate = tp_validate,
 	.activate = tp_activate,
 	.release = tp_release,
 	.force_release = tp_force_release,
+};
+
+static struct cxl_dc_policy tp_policy = {
+	.name = "cxl_dc_test_policy",
+	.tag_mode = CXL_DC_TAG_ANY,
+	.ops = &tp_ops,
 };
 
 static struct cxl_region *find_region(const char *buf)
@@ -153,10 +202,30 @@ static ssize_t bind_write(struct file *f, const char __user *ubuf, size_t len,
 		return -ENODEV;
 	if (bind) {
 		scoped_guard(mutex, &lock)
-			tp_ops.granularity = granularity;
-		rc = cxl_dc_register_policy(cxlr, &tp_ops, NULL);
+			tp_policy.granularity = granularity;
+		rc = cxl_dc_register_policy(cxlr, &tp_policy, NULL);
+		if (!rc) {
+			struct cxl_dc_region_facts f;
+			char line[128];
+
+			if (!cxl_dc_region_facts(cxlr, &f)) {
+				snprintf(line, sizeof(line),
+					 "facts %s hpa=%#llx-%#llx nid=%d sharable=%d tag_mode=%d",
+					 dev_name(&cxlr->dev), f.hpa.start,
+					 f.hpa.end, f.nid, f.sharable, f.tag_mode);
+				tp_log_line(line);
+			}
+		}
 	} else {
 		/* Unregistering answers the region's groups: forget them. */
+		scoped_guard(mutex, &answer_lock) {
+			int n = 0;
+
+			for (int i = 0; i < nr_live; i++)
+				if (live[i].cxlr != cxlr)
+					live[n++] = live[i];
+			nr_live = n;
+		}
 		scoped_guard(mutex, &lock) {
 			int n = 0;
 
@@ -195,6 +264,47 @@ static ssize_t complete_write(struct file *f, const char __user *ubuf,
 
 static const struct file_operations complete_fops = {
 	.write = complete_write,
+};
+
+static ssize_t give_back_write(struct file *f, const char __user *ubuf,
+			       size_t len, loff_t *ppos)
+{
+	struct cxl_region *cxlr;
+	char buf[64] = {}, name[32];
+	u64 offset;
+
+	if (copy_from_user(buf, ubuf, min(len, sizeof(buf) - 1)))
+		return -EFAULT;
+	if (sscanf(buf, "%31s %llx", name, &offset) != 2)
+		return -EINVAL;
+	cxlr = find_region(buf);
+	if (!cxlr)
+		return -ENODEV;
+	scoped_guard(mutex, &answer_lock) {
+		for (int i = 0; i < nr_live; i++) {
+			struct cxl_dc_extent_info info;
+			char line[96];
+			int rc;
+
+			if (live[i].cxlr != cxlr)
+				continue;
+			cxl_dc_group_extent(live[i].group, 0, &info);
+			if (info.offset != offset)
+				continue;
+			rc = cxl_dc_give_back(live[i].group);
+			snprintf(line, sizeof(line), "give_back %s offset=%#llx: %d",
+				 dev_name(&cxlr->dev), info.offset, rc);
+			tp_log_line(line);
+			if (!rc)
+				live[i--] = live[--nr_live];
+		}
+	}
+	put_device(&cxlr->dev);
+	return len;
+}
+
+static const struct file_operations give_back_fops = {
+	.write = give_back_write,
 };
 
 static ssize_t log_read(struct file *f, char __user *ubuf, size_t len,
@@ -248,6 +358,7 @@ static int __init tp_init(void)
 	debugfs_create_file("activate", 0200, dir, NULL, &mode_fops);
 	debugfs_create_file("release", 0200, dir, NULL, &mode_fops);
 	debugfs_create_file("complete", 0200, dir, NULL, &complete_fops);
+	debugfs_create_file("give_back", 0200, dir, NULL, &give_back_fops);
 	debugfs_create_file("log", 0400, dir, NULL, &log_fops);
 	debugfs_create_u64("granularity", 0600, dir, &granularity);
 	return 0;
@@ -257,6 +368,7 @@ module_init(tp_init);
 static void __exit tp_exit(void)
 {
 	debugfs_remove_recursive(dir);
+	kfree(live);
 	kfree(held);
 	kfree(log_buf);
 }
