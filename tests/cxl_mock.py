@@ -15,7 +15,7 @@ T = {}
 def knob(vm, dev, name, *recs):
     """Write records to a mock knob, one write each, in one guest command."""
     cmds = [f'echo {r} > {PLAT}/{T[dev]["plat"]}/{name}' for r in recs]
-    sh(vm, ' && '.join(cmds), timeout=600)
+    sh(vm, ' && '.join(cmds), timeout=240)
 
 
 def rec(dpa, length, tag=None, more=0, seq=None):

@@ -157,7 +157,7 @@ def test_chain_cut_by_cap_one_response(vm):
             more=1; [ $i = {n_rec - 1} ] && more=0
             printf '%#x:%#x:0:%d\\n' $(({base} + i * {64 * K})) {64 * K} $more > $k
             i=$((i + 1))
-        done''', timeout=600)
+        done''', timeout=240)
     st = mock_stats(vm, 'plain')
     assert st['responses'] - before['responses'] == 1, st
     assert st['offered'] - before['offered'] == n_rec
@@ -335,7 +335,7 @@ def _offer_many(vm, d, base, n, size, tag):
             more=1; [ $i = {n - 1} ] && more=0
             printf '%#x:%#x:{tag}:%d\\n' $(({base} + i * {size})) {size} $more > $k
             i=$((i + 1))
-        done""", timeout=900)
+        done""", timeout=300)
     assert mock_stats(vm, d)['responses'] == before + 1
 
 
