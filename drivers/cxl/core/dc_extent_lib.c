@@ -1081,7 +1081,6 @@ static void dc_chain_timeout(struct work_struct *work)
  * @hpa: first HPA, once a region maps it
  * @dcr: the region that maps it, if any
  * @why: &enum dc_reject, DC_OK while still acceptable
- * @group: index of its group in the offer
  * @first: index of its group's first member
  * @next: index of the next member of its group, -1 after the last
  * @seq: position in its group
@@ -1093,7 +1092,6 @@ struct dc_offer_ext {
 	u64 hpa;
 	struct cxl_dc_region *dcr;
 	enum dc_reject why;
-	int group;
 	int first;
 	int next;
 	u16 seq;
@@ -1265,18 +1263,15 @@ static int dc_cmp_tag(const void *a, const void *b)
 
 /*
  * Group the extents of an offer by tag; an untagged extent is a group.
- * Each member gets its group's number (@group, in the order the groups'
- * first members were offered), its leader (@first) and the next member
- * in offered order (@next).  O(n log n): sorted by tag, not compared in
+ * Each member gets its group's leader (@first, the member offered first)
+ * and the next member in offered order (@next).  O(n log n): sorted by tag, not compared in
  * pairs, so that recovering 65536 extents stays cheap.
  */
-static int dc_form_groups(struct cxl_dc_dev *dcd, struct dc_offer_ext *oe,
-			  int n, bool recovering)
+static void dc_form_groups(struct cxl_dc_dev *dcd, struct dc_offer_ext *oe,
+			   int n, bool recovering)
 {
 	struct dc_offer_ext **by_tag __free(kvfree) =
 		kvmalloc_array(max(n, 1), sizeof(*by_tag), GFP_KERNEL);
-	int ngroups = 0;
-
 	for (int i = 0; i < n; i++) {
 		oe[i].first = i;
 		oe[i].next = -1;
@@ -1302,14 +1297,10 @@ static int dc_form_groups(struct cxl_dc_dev *dcd, struct dc_offer_ext *oe,
 
 		if (oe[i].first != i)
 			continue;
-		for (int j = i; j >= 0; j = oe[j].next) {
-			oe[j].group = ngroups;
+		for (int j = i; j >= 0; j = oe[j].next)
 			nr++;
-		}
 		dc_check_group(dcd, oe, i, nr, recovering);
-		ngroups++;
 	}
-	return ngroups;
 }
 
 /*
