@@ -135,7 +135,10 @@ class VM:
             '-serial', 'chardev:con',
             '-chardev', f'socket,id=ser1,path={self.dir}/cmd.sock',
             '-device', 'virtio-serial-pci,id=vser0,bus=pcie.0',
-            '-device', 'virtconsole,chardev=ser1,bus=vser0.0',
+            # A serial port, not a console: QEMU drops console output it
+            # cannot write at once, and flow-controls only serial ports.
+            '-device', 'virtserialport,chardev=ser1,bus=vser0.0,nr=1,'
+                       'name=cxl.cmd',
             '-chardev', f'socket,id=qmp,path={self.dir}/qmp.sock',
             '-mon', 'chardev=qmp,mode=control',
         ]
@@ -330,10 +333,10 @@ class VM:
         return rc, out
 
     def _channel_state(self):
-        """QEMU's view of the command channel's virtqueues (port 0: queue 0
-        host to guest, queue 1 guest to host), for a stall report."""
+        """QEMU's view of the command channel's virtqueues (port 1: queue 4
+        host to guest, queue 5 guest to host), for a stall report."""
         res = []
-        for q in (0, 1):
+        for q in (4, 5):
             try:
                 r = self.qmp('x-query-virtio-queue-status', queue=q,
                              path='/machine/peripheral/vser0/virtio-backend')
