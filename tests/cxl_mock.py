@@ -94,10 +94,12 @@ def discover(vm):
     return mems
 
 
-def create_region(vm, d, root, size):
+def create_region(vm, d, root, size, index=0):
     """A one-way DC region of size on memdev d under root decoder root,
-    or None (and nothing left behind) when it does not fit there."""
-    ep = d['endpoint'].replace('endpoint', 'decoder') + '.0'
+    through the memdev's endpoint decoder index (its DPA follows those of
+    the decoders before it), or None (and nothing left behind) when it
+    does not fit there."""
+    ep = d['endpoint'].replace('endpoint', 'decoder') + f'.{index}'
     region = sh(vm, f'cat {DEV}/{root}/create_dynamic_ram_1_region').strip()
     rc, out = vm.run(dc_region_script(region, size, root, ep) +
                      f'cat {ep}/dpa_resource')
@@ -105,7 +107,8 @@ def create_region(vm, d, root, size):
         vm.run(f'cd {DEV}; echo {region} > {root}/delete_region; '
                f'echo 0 > {ep}/dpa_size')
         return None
-    return dict(d, region=region, decoder=ep, dpa=int(out.split()[-1], 0))
+    return dict(d, region=region, decoder=ep, root=root,
+                dpa=int(out.split()[-1], 0))
 
 
 # cxl_test's auto region lives on these mock memdevs: leave them alone.

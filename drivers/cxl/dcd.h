@@ -171,12 +171,14 @@ void cxl_dc_set_command_enabled(struct cxl_memdev_state *mds, u16 opcode);
 bool cxl_dcd_supported(struct cxl_memdev_state *mds);
 int cxl_dc_dpa_fetch(struct cxl_memdev_state *mds, struct cxl_dpa_info *info);
 extern const struct attribute_group cxl_memdev_dc_attribute_group;
+extern const struct attribute_group cxl_memdev_dc_stats_group;
 
 /* core/dc_extent_lib.c: the event conversation */
 struct cxl_region;
 int cxl_dc_dev_create(struct cxl_memdev_state *mds);
 int cxl_dc_region_alloc(struct cxl_region *cxlr);
 void cxl_dc_region_free(struct cxl_region *cxlr);
+void cxl_dc_region_delete(struct cxl_region *cxlr);
 extern const struct attribute_group cxl_dc_region_group;
 const char *cxl_dc_reject_reason(int reason);
 void cxl_dc_handle_event(struct cxl_memdev_state *mds,

@@ -48,10 +48,11 @@
  * that nothing is in use when it forgets the groups, so unbinding waits
  * until memory held by pinned pages can go.
  *
- * Lock order: the library's process_lock (held around activate, release
- * and force_release), then &sysram.lock, then the memory hot-plug locks
- * and the library's device lock (cxl_dc_release_done()).  ``validate``
- * runs under the library's device lock and takes no lock here.
+ * Lock order: the library's per-region policy_lock (held around
+ * activate, release and force_release), then &sysram.lock, then the
+ * memory hot-plug locks and the library's device lock
+ * (cxl_dc_release_done()).  ``validate`` runs under the library's device
+ * lock and takes no lock here.
  */
 
 static const char sysram_res_name[] = "System RAM (cxl_region_sysram)";

@@ -64,12 +64,17 @@
  * cxl_dc_group_set_data() before calling cxl_dc_release_done()) returns 0.
  *
  * Context: ``activate``, ``release`` and ``force_release`` run in process
- * context on the device's ordered workqueue (or, for recovered groups, in
- * cxl_dc_register_policy()), under the library's per-device processing
- * lock, so they may hot plug, offline or sleep.  They never hold up the
- * event interrupt thread, which also drains the device's other event
- * logs, but they do hold up the device's next Dynamic Capacity record
- * while they run; they must not wait for one.
+ * context on the region's own worker (an unbound workqueue), one at a
+ * time per region and in the order the device's records asked for them;
+ * a release waits for its group's activation.  They may hot plug, offline
+ * or sleep.  They hold up neither the event interrupt thread (which also
+ * drains the device's other event logs), nor the device's next Dynamic
+ * Capacity record, nor callbacks for another region; only the region's
+ * own later callbacks wait.  They must not wait for a Dynamic Capacity
+ * event.  cxl_dc_register_policy() returns once the recovered groups'
+ * ``activate`` calls did, so a policy creates what ``activate`` needs
+ * before it registers.  cxl_dc_unregister_policy() waits for the callback
+ * in flight and drops the ones still queued.
  * ``validate`` runs under the CXL region and DPA rwsems and the library's
  * device lock: it must not sleep for long nor take a lock that the policy
  * holds while it calls into the library.  cxl_dc_release_done() may be
@@ -151,6 +156,12 @@ struct cxl_dc_region_facts {
 int cxl_dc_region_facts(struct cxl_region *cxlr,
 			struct cxl_dc_region_facts *info);
 int cxl_dc_give_back(struct cxl_dc_group *group);
+struct cxl_dc_group *cxl_dc_find_group(struct cxl_region *cxlr,
+				       const uuid_t *tag);
+/* Called for each group by cxl_dc_walk_groups(); non-zero stops. */
+typedef int (*cxl_dc_group_fn)(struct cxl_dc_group *group, void *arg);
+int cxl_dc_walk_groups(struct cxl_region *cxlr, cxl_dc_group_fn fn,
+		       void *arg);
 /**
  * struct cxl_dc_policy - a region policy: what it is, and its decisions
  * @name: policy name for logs and trace records

@@ -215,6 +215,80 @@ def test_policy_gives_back_a_group(vm):
     assert_agree(vm, R)
 
 
+UEVENTS = '/tmp/uevents'
+
+
+def _bytes(vm):
+    return {k: int(sh(vm, f'cat {DEV}/{R}/{k}_bytes'), 0)
+            for k in ('accepted', 'active', 'release_pending')}
+
+
+def _counters(vm):
+    out = sh(vm, 'cd /sys/bus/cxl/devices/mem0/dc_stats && grep . *')
+    return {k: int(v) for k, v in (ln.split(':') for ln in out.split())}
+
+
+def _dc_uevents(vm):
+    """The DC_* variables of each change uevent of the region so far."""
+    out = sh(vm, f'cat {UEVENTS} 2>/dev/null; true')
+    return [dict(kv.split('=', 1) for kv in ln.split() if '=' in kv)
+            for ln in out.splitlines()
+            if 'DC_STATE=' in ln and ln.split()[0].endswith(f'/{R}')]
+
+
+def test_region_summary_counters_and_uevent(vm):
+    """What an operator reads without debugfs: the region's bytes by
+    state, memX/dc_stats counters for each rejection reason and release
+    outcome (with a log line), and a change uevent that says which group
+    changed and how."""
+    held = device_extents(vm)
+    off = next(o for o in range(0, G, 2 * M) if not any(
+        d <= o < d + ln for d, ln in held))
+    sh(vm, f"""cat > /tmp/uevent.sh <<'EOF'
+#!/bin/sh
+[ -n "$DC_STATE" ] && echo $DEVPATH $(env | grep ^DC_ | sort) >> {UEVENTS}
+exit 0
+EOF
+        chmod +x /tmp/uevent.sh && echo /tmp/uevent.sh > /sys/kernel/uevent_helper""")
+    try:
+        b0, c0 = _bytes(vm), _counters(vm)
+        _offer(vm, [(off, 2 * M)])
+        b1 = _bytes(vm)
+        assert b1['active'] - b0['active'] == 2 * M, (b0, b1)
+        assert b1['accepted'] == b0['accepted'], (b0, b1)
+        wait_for('uevent', lambda: _dc_uevents(vm))
+        ev = _dc_uevents(vm)[-1]
+        assert ev == {'DC_STATE': 'active', 'DC_OFFSET': f'{off:#x}',
+                      'DC_LENGTH': f'{2 * M:#x}', 'DC_EXTENTS': '1',
+                      'DC_TAG': '00000000-0000-0000-0000-000000000000'}, ev
+        policy(vm, 'release', 'busy')
+        qmp_ok(vm.release_capacity([(off, 2 * M)]))
+        wait_for('release-pending', lambda: _bytes(vm)['release_pending']
+                 == b0['release_pending'] + 2 * M)
+        wait_for('uevent', lambda: _dc_uevents(vm)[-1]['DC_STATE'] ==
+                 'release-pending')
+        policy(vm, 'complete', 1)
+        wait_for('released', lambda: (off, 2 * M) not in device_extents(vm))
+        wait_for('uevent', lambda: _dc_uevents(vm)[-1]['DC_STATE'] ==
+                 'released')
+        assert _bytes(vm) == b0
+        sh(vm, 'dmesg -c > /dev/null')
+        policy(vm, 'validate', 'reject')
+        _offer(vm, [(off, 2 * M)])
+        c1 = _counters(vm)
+        assert c1['released'] - c0['released'] == 1, (c0, c1)
+        assert c1['rejected_policy'] - c0['rejected_policy'] == 1, (c0, c1)
+        assert {k for k in c1 if c1[k] != c0[k]} == {
+            'released', 'rejected_policy'}, (c0, c1)
+        assert f'DC extent DPA {off:#x}+{2 * M:#x} rejected: policy ' \
+               f'rejected' in sh(vm, 'dmesg'), sh(vm, 'dmesg')
+    finally:
+        policy(vm, 'validate', 'accept')
+        policy(vm, 'release', 'ok')
+        sh(vm, 'echo > /sys/kernel/uevent_helper')
+    assert_agree(vm, R)
+
+
 TIMEOUT = '/sys/module/cxl_core/parameters/dc_chain_timeout_ms'
 
 

@@ -256,6 +256,57 @@ def test_reprobe_recovers_without_response(vm):
                   if e['uuid'] == tag) == [(tag, 0), (tag, 1)]
 
 
+def test_group_found_by_tag_and_walked_in_sequence(vm):
+    """What a dax claim needs (cxl_dc_find_group(), cxl_dc_walk_groups()):
+    the active group under a tag is found through the host-wide registry,
+    only in its own region, and a walk of the region's groups gives each
+    group's extents in sequence order, not in the order offered."""
+    d, other = T['shared'], T['plain']
+    tag = str(uuid.uuid4())
+    offer(vm, 'shared', chain([(d['dpa'] + 82 * M, M), (d['dpa'] + 80 * M, M),
+                               (d['dpa'] + 84 * M, M)], tag, [1, 0, 2]),
+          knob_name='dc_inject_shared_extent')
+    calls = sh(vm, f'cat {POLICY}/log').count('\n')
+    policy(vm, 'find', f'"{d["region"]} {tag}"')
+    policy(vm, 'find', f'"{other["region"]} {tag}"')
+    policy(vm, 'find', f'"{d["region"]} {uuid.uuid4()}"')
+    policy(vm, 'groups', d['region'])
+    new = sh(vm, f'cat {POLICY}/log').splitlines()[calls:]
+    assert new[:3] == [
+        f'find {d["region"]} {tag}: nr=3 offset={80 * M:#x}',
+        f'find {other["region"]} {tag}: none',
+        new[2].split(':')[0] + ': none'], new
+    assert new[3].startswith(f'groups {d["region"]}:'), new
+    assert f' {80 * M:#x},{82 * M:#x},{84 * M:#x}' in new[3], new
+    agree(vm, 'shared')
+    knob(vm, 'shared', 'dc_del_extent', rec(d['dpa'] + 80 * M, 6 * M))
+    assert _state(vm, d, 80 * M) == []
+    agree(vm, 'shared')
+
+
+def test_failed_response_closes_offer(vm):
+    """The device fails an Add DC Response that accepts an extent: the
+    offer is still pending there, so the host closes it with an empty
+    response; otherwise the next offer's answer would go to this one.
+    The extent is rejected ('response failed') and the next offer is
+    answered as usual."""
+    d = T['plain']
+    before = mock_stats(vm, 'plain')
+    knob(vm, 'plain', 'dc_fail_response', 1)
+    recs, n = offer(vm, 'plain', chain([(d['dpa'] + 100 * M, M)],
+                                       str(uuid.uuid4())))
+    assert rejects(recs) == ['response failed'], rejects(recs)
+    st = mock_stats(vm, 'plain')
+    assert st['failed_responses'] - before['failed_responses'] == 1, st
+    assert st['pending_offers'] == 0, st
+    assert _state(vm, d, 100 * M) == []
+    recs, n = offer(vm, 'plain', chain([(d['dpa'] + 102 * M, M)],
+                                       str(uuid.uuid4())))
+    assert n == 1 and accepted(recs) == [d['dpa'] + 102 * M], recs
+    assert _state(vm, d, 102 * M) == ['active']
+    agree(vm, 'plain')
+
+
 def test_release_request_answered(vm):
     d = T['shared']
     before = mock_stats(vm, 'shared')
@@ -510,6 +561,112 @@ def test_tag_claimed_once_across_devices(vm):
     agree(vm, 'shared')
 
 
+def test_malformed_records_logged_no_crash(vm):
+    d = T['plain']
+    sh(vm, 'dmesg -c > /dev/null')
+    before = mock_stats(vm, 'plain')
+    # An event type the spec does not define: logged and ignored.
+    knob(vm, 'plain', 'dc_inject_raw', _raw(event_type=0x7f))
+    assert 'DC event record of unknown type 0x7f ignored' in sh(vm, 'dmesg')
+    # Offers of nonsense: zero length, wrapping, unaligned, outside the
+    # partition. Each is still answered, once, with nothing accepted.
+    bad = [(d['dpa'] + 128 * M, 0), ((1 << 64) - 4 * K, 8 * K),
+           (d['dpa'] + 128 * M + 512, 4 * K), (0, 4 * K)]
+    why = []
+    for dpa, ln in bad:
+        recs, n = offer(vm, 'plain', [_raw(0, dpa, ln)], knob_name='dc_inject_raw')
+        assert n == 1 and not accepted(recs), (dpa, ln)
+        why += rejects(recs)
+    assert why == ['bad length', 'bad length', 'not block aligned',
+                   'outside DC partition'], why
+    st = mock_stats(vm, 'plain')
+    assert st['responses'] - before['responses'] == len(bad)
+    agree(vm, 'plain')
+    assert sh(vm, 'echo alive').strip() == 'alive'
+
+
+def test_delete_region_gives_capacity_back(vm):
+    """Unbinding the policy keeps a region's extents accepted on the
+    device; deleting the region (delete_region) gives back everything
+    the device still holds in its DPA range with Release DC.  Both
+    regions go, which makes room under the root decoder for the next
+    test's two regions on one memdev."""
+    for name in ('shared', 'plain'):
+        d = T[name]
+        held = mock_extents(vm, name)
+        assert held, f'the {name} region should hold extents by now'
+        sh(vm, f'echo {d["region"]} > {POLICY}/unbind')
+        assert mock_extents(vm, name) == held
+        before = mock_stats(vm, name)
+        sh(vm, f'cd {DEV} && echo 0 > {d["region"]}/commit && '
+               f'echo {d["region"]} > {d["root"]}/delete_region && '
+               f'echo 0 > {d["decoder"]}/dpa_size')
+        st = mock_stats(vm, name)
+        left = mock_extents(vm, name)
+        T['gone_' + name] = T.pop(name)
+        assert not left, (held, left)
+        assert st['releases'] - before['releases'] == 1, st
+        assert st['released'] - before['released'] == len(held), st
+        assert st['violations'] == 0, st['last_violation']
+
+
+def test_slow_activation_delays_no_other_region(vm):
+    """Policy callbacks run on a worker per region: while the policy takes
+    8 s to activate a group in one region, the device takes back an
+    extent of another region of the same device by force, and that
+    completes at once (issue 9, must-show 3; that the device's other
+    event logs are still drained is extent_lib's
+    test_slow_activation_holds_up_no_other_log).  Shown by order, not by
+    a time limit: the forced extent is gone while the slow group still
+    reads 'accepted'.  The latency is printed."""
+    mem = T['gone_plain']
+    a = create_region(vm, mem, mem['root'], 256 * M)
+    b = a and create_region(vm, mem, mem['root'], 256 * M, index=1)
+    assert a and b, 'no two DC regions on one memdev'
+    assert b['dpa'] == a['dpa'] + 256 * M, (a, b)
+    T['plain'], T['second'] = a, b
+    for d in (a, b):
+        sh(vm, f'echo {d["region"]} > {POLICY}/bind')
+    offer(vm, 'second', chain([(b['dpa'], M)], str(uuid.uuid4())))
+    assert _state(vm, b, 0) == ['active']
+    off = 240 * M
+    before = mock_stats(vm, 'plain')
+    policy(vm, 'activate', 'slow')
+    try:
+        out = sh(vm, f"""
+            echo {rec(a['dpa'] + off, M, str(uuid.uuid4()))} > {PLAT}/{a['plat']}/dc_inject_extent &
+            n=0
+            until grep -q 'activate {a['region']} .*offset={off:#x}' {POLICY}/log; do
+                n=$((n + 1)); [ $n -lt 900 ] || exit 1; sleep 0.1
+            done
+            t0=$(cut -d' ' -f1 /proc/uptime)
+            echo {rec(b['dpa'], M)} > {PLAT}/{b['plat']}/dc_force_del_extent &
+            n=0
+            while grep -q -x 0x0 {DEV}/{b['region']}/extent*/offset 2>/dev/null; do
+                n=$((n + 1)); [ $n -lt 3000 ] || exit 1; sleep 0.02
+            done
+            t1=$(cut -d' ' -f1 /proc/uptime)
+            echo "forced $t0 $t1"
+            cd {DEV}/{a['region']}
+            for f in $(grep -l -x {off:#x} extent*/offset); do
+                echo "slow $(cat ${{f%/offset}}/state)"
+            done
+            wait""", timeout=120)
+    finally:
+        policy(vm, 'activate', 'ok')
+    t0, t1 = (float(x) for x in out.split('forced ')[1].split()[:2])
+    slow = [ln.split()[1] for ln in out.splitlines() if ln.startswith('slow')]
+    print(f'# forced release in {b["region"]} done {t1 - t0:.2f}s after '
+          f'the record, while {a["region"]} activates: {slow}', flush=True)
+    assert slow == ['accepted'], out
+    assert _state(vm, a, off) == ['active']
+    log = sh(vm, f'cat {POLICY}/log')
+    assert f'force_release {b["region"]} nr=1' in log, log
+    st = mock_stats(vm, 'plain')
+    assert st['forced'] - before['forced'] == 1, st
+    agree(vm, 'plain')
+
+
 def test_open_offer_answered_at_teardown(vm):
     """A device that goes away with an offer still open gets its answer
     first (issue 9, item 6)."""
@@ -542,30 +699,6 @@ def _raw(event_type=0, dpa=0, length=0, flags=0, region=0, hdr_len=128):
     b[56:64] = dpa.to_bytes(8, 'little')
     b[64:72] = length.to_bytes(8, 'little')
     return b.hex()
-
-
-def test_malformed_records_logged_no_crash(vm):
-    d = T['plain']
-    sh(vm, 'dmesg -c > /dev/null')
-    before = mock_stats(vm, 'plain')
-    # An event type the spec does not define: logged and ignored.
-    knob(vm, 'plain', 'dc_inject_raw', _raw(event_type=0x7f))
-    assert 'DC event record of unknown type 0x7f ignored' in sh(vm, 'dmesg')
-    # Offers of nonsense: zero length, wrapping, unaligned, outside the
-    # partition. Each is still answered, once, with nothing accepted.
-    bad = [(d['dpa'] + 128 * M, 0), ((1 << 64) - 4 * K, 8 * K),
-           (d['dpa'] + 128 * M + 512, 4 * K), (0, 4 * K)]
-    why = []
-    for dpa, ln in bad:
-        recs, n = offer(vm, 'plain', [_raw(0, dpa, ln)], knob_name='dc_inject_raw')
-        assert n == 1 and not accepted(recs), (dpa, ln)
-        why += rejects(recs)
-    assert why == ['bad length', 'bad length', 'not block aligned',
-                   'outside DC partition'], why
-    st = mock_stats(vm, 'plain')
-    assert st['responses'] - before['responses'] == len(bad)
-    agree(vm, 'plain')
-    assert sh(vm, 'echo alive').strip() == 'alive'
 
 
 def test_no_violations_anywhere(vm):

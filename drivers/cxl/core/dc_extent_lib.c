@@ -71,29 +71,43 @@
  *
  * Lock order, outermost first::
  *
+ *   cxl_dc_region.policy_lock       one policy callback per region at a time
  *   cxl_dc_dev.process_lock         one processor of device work at a time
  *     cxl_rwsem.region (read)       region <-> decoder mapping
  *       cxl_rwsem.dpa (read)        decoder <-> DPA mapping
  *         cxl_dc_dev.lock           queued work, extents, groups
  *           cxl_dc_tags_lock        host-wide tag registry
  *
- * The event log drain hands records over under its log_lock, taking only
- * cxl_dc_dev.lock inside it to queue them; all processing happens on the
- * device's ordered workqueue, in the order the device sent the records,
- * so the event interrupt thread never waits for a policy.  The policy
- * callbacks ``activate``, ``release`` and ``force_release`` (they
- * hot-plug, offline and may wait) run under process_lock only, never
- * under a lock the event drain needs;
- * a policy must not wait for Dynamic Capacity events inside them.  As
- * every callback runs under process_lock, unregistering a policy (which
- * takes it) waits for the one in flight.  ``validate`` runs under every
- * lock above but the tag registry: a policy must not take, in
- * ``validate``, a lock it holds while it calls into the library.  Lockdep
- * checks that without help: every entry point a policy calls takes
- * cxl_dc_dev.lock, which ``validate`` runs under, so such a lock closes a
- * cycle the first time both paths run.  kobject_uevent() runs under no
- * lock of this file.
+ * The two outermost locks are never held together.  The event log drain
+ * hands records over under its log_lock, taking only cxl_dc_dev.lock
+ * inside it to queue them; the device's records are processed on its
+ * ordered workqueue, in the order the device sent them, so the event
+ * interrupt thread never waits for a policy.  What that processing asks
+ * of a policy, ``activate``, ``release`` and ``force_release`` (they
+ * hot-plug, offline and may wait), is queued per region and run by the
+ * region's own worker under its policy_lock only, in order: so a slow
+ * activation in one region holds up neither the device's records nor a
+ * forced release in another region, and a release waits for the
+ * activation of its group.  A policy must not wait for Dynamic Capacity
+ * events inside a callback.  Unregistering a policy takes policy_lock, so
+ * it waits for the callback in flight, and drops the ones queued.
+ * ``validate`` runs under every lock above but the tag registry and
+ * policy_lock: a policy must not take, in ``validate``, a lock it holds
+ * while it calls into the library.  Lockdep checks that without help:
+ * every entry point a policy calls takes cxl_dc_dev.lock, which
+ * ``validate`` runs under, so such a lock closes a cycle the first time
+ * both paths run.  kobject_uevent() runs under no lock of this file.
  */
+
+/*
+ * Policy callbacks a group waits for on its region's worker: activation
+ * (of a recovered group: %DC_OP_RECOVERED too), or a release the device
+ * asked for, forced or not.
+ */
+#define DC_OP_ACTIVATE		BIT(0)
+#define DC_OP_RECOVERED		BIT(1)
+#define DC_OP_RELEASE		BIT(2)
+#define DC_OP_FORCE		BIT(3)
 
 /* Work queued by cxl_dc_give_back(), among the device's own records. */
 #define DC_HOST_GIVE_BACK	0xff
@@ -189,6 +203,31 @@ static const char *const dc_reject_str[DC_REJECT_MAX] = {
 	[DC_REJECT_TEARDOWN] = "device going away",
 };
 
+/**
+ * enum dc_outcome - what became of capacity that left the host, or of a
+ *	release request (counted in memX/dc_stats/<name>)
+ * @DC_RELEASED: extents given back with Release DC
+ * @DC_GIVEN_BACK: groups a policy gave back on its own
+ * @DC_FORCED: forced release records obeyed
+ * @DC_NOT_HELD: release records for capacity no group held
+ * @DC_HELD: releases a policy failed: the memory stays held
+ * @DC_RELEASE_FAILED: Release DC commands the device failed
+ * @DC_BAD_RECORD: release records with a bad length, ignored
+ * @DC_KEPT: recovered groups kept accepted and unused
+ * @DC_OUTCOME_MAX: number of outcomes
+ */
+enum dc_outcome {
+	DC_RELEASED,
+	DC_GIVEN_BACK,
+	DC_FORCED,
+	DC_NOT_HELD,
+	DC_HELD,
+	DC_RELEASE_FAILED,
+	DC_BAD_RECORD,
+	DC_KEPT,
+	DC_OUTCOME_MAX
+};
+
 const char *cxl_dc_reject_reason(int reason)
 {
 	if (reason < 0 || reason >= DC_REJECT_MAX)
@@ -241,6 +280,9 @@ struct cxl_dc_extent {
  * @forcing: a forced release is calling the policy; it ends the group
  * @done: cxl_dc_release_done() came while @forcing
  * @collected: already picked by the range walk in progress (under lock)
+ * @activating: the region's worker is in the policy's ``activate`` for it
+ * @ops: policy callbacks waiting on the region's worker (%DC_OP_*)
+ * @todo: entry in &cxl_dc_region.todo while @ops is not empty
  * @nr: number of extents
  * @ext: the extents, in sequence order
  */
@@ -260,6 +302,9 @@ struct cxl_dc_group {
 	bool forcing:1;
 	bool done:1;
 	bool collected:1;
+	bool activating:1;
+	u8 ops;
+	struct list_head todo;
 	int nr;
 	struct cxl_dc_extent *ext[] __counted_by(nr);
 };
@@ -276,6 +321,11 @@ struct cxl_dc_group {
  * @groups: live groups, oldest first (under &cxl_dc_dev.lock)
  * @nr_extents: number of live extents
  * @next_id: N of the next extentZ.N
+ * @policy_lock: held across every policy callback for the region, so that
+ *	they run one at a time, in order, and unregistering waits for them
+ * @todo: groups with policy callbacks waiting, oldest first (under
+ *	&cxl_dc_dev.lock)
+ * @work: the region's worker, on &cxl_dc_dev.policy_wq: runs @todo
  */
 struct cxl_dc_region {
 	struct cxl_region *cxlr;
@@ -288,6 +338,9 @@ struct cxl_dc_region {
 	struct list_head groups;
 	int nr_extents;
 	int next_id;
+	struct mutex policy_lock; /* see the lock order at the top */
+	struct list_head todo;
+	struct work_struct work;
 };
 
 /**
@@ -317,7 +370,7 @@ struct cxl_dc_chain {
  * struct cxl_dc_dev - extent library state of one memory device
  * @mds: the device
  * @process_lock: one processor of device work at a time, so that answers
- *	leave in the order the offers came; held across policy callbacks
+ *	leave in the order the offers came
  * @lock: protects every field below and the extents and groups of every
  *	region on the device
  * @open: the offer being gathered, NULL between offers
@@ -325,6 +378,8 @@ struct cxl_dc_chain {
  * @timeout: closes @open when its last record does not come
  * @wq: the device's ordered workqueue, where @work runs
  * @work: processes @closed, see dc_process_work()
+ * @policy_wq: where the regions' workers run policy callbacks, unbound so
+ *	that one region's slow callback holds up no other region
  * @payload: the one Add DC Response / Release DC payload, so that an offer
  *	is answered even when the host is out of memory
  * @dying: the device is going away; nothing new is queued
@@ -337,6 +392,8 @@ struct cxl_dc_chain {
  * @offer_ns: time spent deciding, answering and activating offers
  * @release_records: release records handled
  * @release_ns: time spent handling release records
+ * @rejected: extents rejected, by &enum dc_reject
+ * @outcome: release outcomes, by &enum dc_outcome
  * @debugfs: the device's debugfs directory
  */
 struct cxl_dc_dev {
@@ -348,6 +405,7 @@ struct cxl_dc_dev {
 	struct delayed_work timeout;
 	struct workqueue_struct *wq;
 	struct work_struct work;
+	struct workqueue_struct *policy_wq;
 	struct cxl_mbox_dc_response *payload;
 	bool dying;
 	bool overflowed;
@@ -358,8 +416,33 @@ struct cxl_dc_dev {
 	u64 offer_ns;
 	unsigned long release_records;
 	u64 release_ns;
+	unsigned long rejected[DC_REJECT_MAX];
+	unsigned long outcome[DC_OUTCOME_MAX];
 	struct dentry *debugfs;
 };
+
+/*
+ * Count a rejected extent, and say so in the log (rate limited: a hostile
+ * device must not flood it); the trace has every one.  Context: dcd->lock.
+ */
+static void dc_count_reject(struct cxl_dc_dev *dcd, enum dc_reject why,
+			    u64 dpa, u64 len)
+{
+	lockdep_assert_held(&dcd->lock);
+	dcd->rejected[why]++;
+	if (why != DC_REJECT_TEARDOWN)
+		dev_info_ratelimited(dcd->mds->cxlds.dev,
+				     "DC extent DPA %#llx+%#llx rejected: %s\n",
+				     dpa, len, dc_reject_str[why]);
+}
+
+/* Context: dcd->lock held. */
+static void dc_count(struct cxl_dc_dev *dcd, enum dc_outcome what,
+		     unsigned long n)
+{
+	lockdep_assert_held(&dcd->lock);
+	dcd->outcome[what] += n;
+}
 
 /* Host-wide registry of live tags: tag -> group, see the lock order. */
 static DEFINE_MUTEX(cxl_dc_tags_lock);
@@ -662,6 +745,8 @@ static void dc_group_unlink(struct cxl_dc_group *group)
 			kobject_del(&group->ext[i]->kobj);
 	}
 	list_del(&group->node);
+	/* Gone from the device: no callback for it is due any more. */
+	list_del(&group->todo);
 	dc_group_free(group);
 }
 
@@ -673,6 +758,7 @@ static struct cxl_dc_group *dc_group_alloc(int nr, const uuid_t *tag)
 		return NULL;
 	group->nr = nr;
 	uuid_copy(&group->tag, tag);
+	INIT_LIST_HEAD(&group->todo);
 	return group;
 }
 
@@ -827,6 +913,30 @@ static int dc_read_extents(struct cxl_dc_dev *dcd,
 }
 
 /*
+ * Put in @r (room for @room) the parts of [@start, @last] the device still
+ * holds, by its list @raw of @total extents (malformed entries skipped; a
+ * device whose list overlaps itself cannot overrun @r).  Returns how many.
+ */
+static int dc_clip_held(const struct cxl_dc_extent_raw *raw, int total,
+			u64 start, u64 last, struct range *r, int room)
+{
+	int n = 0;
+
+	for (int j = 0; j < total && n < room; j++) {
+		u64 s = le64_to_cpu(raw[j].start_dpa), e;
+
+		if (!raw[j].length ||
+		    check_add_overflow(s, le64_to_cpu(raw[j].length) - 1, &e))
+			continue;
+		s = max(s, start);
+		e = min(e, last);
+		if (s <= e)
+			r[n++] = (struct range) { s, e };
+	}
+	return n;
+}
+
+/*
  * What the device still holds of @group, after it took part of it by
  * force: the group's extents cut down to the device's own extent list.
  * Returns the number of DPA ranges in *@out (kvfree() it).
@@ -848,17 +958,8 @@ static int dc_group_still_held(struct cxl_dc_dev *dcd,
 	for (int i = 0; i < group->nr; i++) {
 		struct cxl_dc_extent *e = group->ext[i];
 
-		for (int j = 0; j < total && n < group->nr + total; j++) {
-			u64 start = le64_to_cpu(raw[j].start_dpa), end;
-
-			if (check_add_overflow(start, le64_to_cpu(raw[j].length),
-					       &end))
-				continue;
-			start = max(start, e->dpa);
-			end = min(end, e->dpa + e->len);
-			if (start < end)
-				r[n++] = (struct range) { start, end - 1 };
-		}
+		n += dc_clip_held(raw, total, e->dpa, e->dpa + e->len - 1,
+				  r + n, group->nr + total - n);
 	}
 	*out = r;
 	return n;
@@ -900,17 +1001,20 @@ static int dc_group_give_back(struct cxl_dc_dev *dcd, struct cxl_dc_group *group
 		rc = dc_group_give_back_rest(dcd, group);
 	else
 		rc = dc_send_list(dcd, CXL_MBOX_OP_RELEASE_DC, group->nr,
-				  dc_group_get, group) ?: 1;
+				  dc_group_get, group) ?: group->nr;
 	if (rc < 0) {
 		dev_err(dc_dev(dcd),
 			"Release DC of %d extent(s) failed: %d; retried when the device asks again\n",
 			group->nr, rc);
+		dc_count(dcd, DC_RELEASE_FAILED, 1);
 		group->recheck = true;
 		dc_set_state(group, CXL_DC_EXTENT_RELEASE_PENDING);
 		return rc;
 	}
-	if (rc)
+	if (rc) {
 		dcd->releases++;
+		dc_count(dcd, DC_RELEASED, rc);
+	}
 	dc_trace_group(dcd, group, true);
 	dc_group_unlink(group);
 	return 0;
@@ -1366,10 +1470,24 @@ static int dc_respond(struct cxl_dc_dev *dcd, struct dc_offer_ext *oe, int n)
 			  acc);
 	trace_cxl_dc_response(dc_memdev(dcd), n, rc ? 0 : nacc, rc);
 	if (rc) {
-		dev_err(dc_dev(dcd), "Add DC Response failed: %d\n", rc);
 		for (int i = 0; i < n; i++)
 			if (oe[i].why == DC_OK)
 				oe[i].why = DC_REJECT_RESPONSE;
+		/*
+		 * A failed command changes nothing on the device: the offer
+		 * is still pending there, and would take the answer meant
+		 * for the next one.  Close it with an empty response, which
+		 * names nothing the device could refuse.
+		 */
+		if (nacc && !dc_send_list(dcd, CXL_MBOX_OP_ADD_DC_RESPONSE, 0,
+					  NULL, NULL)) {
+			dev_err(dc_dev(dcd),
+				"Add DC Response failed: %d; offer of %d extent(s) rejected\n",
+				rc, n);
+			trace_cxl_dc_response(dc_memdev(dcd), n, 0, 0);
+		} else {
+			dev_err(dc_dev(dcd), "Add DC Response failed: %d\n", rc);
+		}
 	}
 	dcd->responses++;
 	return rc;
@@ -1387,12 +1505,16 @@ static void dc_answer_empty(struct cxl_dc_dev *dcd, struct cxl_dc_chain *chain,
 	int rc;
 
 	lockdep_assert_held(&dcd->lock);
-	for (int i = 0; trace && i < chain->nr; i++)
-		trace_cxl_dc_reject(dc_memdev(dcd), NULL,
-				    le64_to_cpu(chain->ext[i].start_dpa),
-				    le64_to_cpu(chain->ext[i].length),
-				    (const uuid_t *)chain->ext[i].tag, 0,
-				    dc_reject_str[why]);
+	for (int i = 0; i < chain->nr; i++) {
+		u64 dpa = le64_to_cpu(chain->ext[i].start_dpa);
+		u64 len = le64_to_cpu(chain->ext[i].length);
+
+		dc_count_reject(dcd, why, dpa, len);
+		if (trace)
+			trace_cxl_dc_reject(dc_memdev(dcd), NULL, dpa, len,
+					    (const uuid_t *)chain->ext[i].tag,
+					    0, dc_reject_str[why]);
+	}
 	rc = dc_send_list(dcd, CXL_MBOX_OP_ADD_DC_RESPONSE, 0, NULL, NULL);
 	if (trace)
 		trace_cxl_dc_response(dc_memdev(dcd), chain->nr, 0, rc);
@@ -1404,9 +1526,79 @@ static void dc_answer_empty(struct cxl_dc_dev *dcd, struct cxl_dc_chain *chain,
 	dcd->responses++;
 }
 
-static void dc_region_uevent(struct cxl_dc_region *dcr)
+/**
+ * struct dc_change - what a region's change uevent says about a group
+ * @state: the group's state now: ``accepted``, ``active``,
+ *	``release-pending``, ``released`` (gone), or ``unbound`` (the
+ *	policy unbound; no group)
+ * @offset: offset of the group's first extent in the region
+ * @length: bytes in the group
+ * @nr: extents in the group, 0 for none
+ * @tag: the group's tag
+ */
+struct dc_change {
+	const char *state;
+	u64 offset;
+	u64 length;
+	int nr;
+	uuid_t tag;
+};
+
+/* Context: dcd->lock held, the group still live. */
+static void dc_change_of(struct dc_change *c, const struct cxl_dc_group *g,
+			 bool gone)
 {
-	kobject_uevent(&dcr->cxlr->dev.kobj, KOBJ_CHANGE);
+	*c = (struct dc_change) {
+		.state = gone ? "released" : dc_state_str[g->state],
+		.offset = g->ext[0]->hpa - g->dcr->cxlr->params.res->start,
+		.nr = g->nr,
+		.tag = g->tag,
+	};
+	for (int i = 0; i < g->nr; i++)
+		c->length += g->ext[i]->len;
+}
+
+/*
+ * Tell udev what changed in the region: DC_STATE, and for a group
+ * DC_OFFSET, DC_LENGTH, DC_EXTENTS and DC_TAG.  Context: no lock of this
+ * file held.
+ */
+static void dc_region_uevent(struct cxl_dc_region *dcr,
+			     const struct dc_change *c)
+{
+	char state[32], offset[40], length[40], nr[24], tag[48];
+	char *envp[6] = { state };
+
+	snprintf(state, sizeof(state), "DC_STATE=%s", c->state);
+	if (c->nr) {
+		snprintf(offset, sizeof(offset), "DC_OFFSET=%#llx", c->offset);
+		snprintf(length, sizeof(length), "DC_LENGTH=%#llx", c->length);
+		snprintf(nr, sizeof(nr), "DC_EXTENTS=%d", c->nr);
+		snprintf(tag, sizeof(tag), "DC_TAG=%pUb", &c->tag);
+		envp[1] = offset;
+		envp[2] = length;
+		envp[3] = nr;
+		envp[4] = tag;
+	}
+	kobject_uevent_env(&dcr->cxlr->dev.kobj, KOBJ_CHANGE, envp);
+}
+
+/*
+ * Have the region's worker call the policy for @group (%DC_OP_*).  A
+ * forced release replaces an ordinary one still waiting.  Context:
+ * dcd->lock held, a policy bound to the group's region.
+ */
+static void dc_queue_op(struct cxl_dc_group *group, u8 op)
+{
+	struct cxl_dc_region *dcr = group->dcr;
+
+	lockdep_assert_held(&dcr->dcd->lock);
+	if (op & DC_OP_FORCE)
+		group->ops &= ~DC_OP_RELEASE;
+	group->ops |= op;
+	if (list_empty(&group->todo))
+		list_add_tail(&group->todo, &dcr->todo);
+	queue_work(dcr->dcd->policy_wq, &dcr->work);
 }
 
 /*
@@ -1420,6 +1612,7 @@ static void dc_group_keep(struct cxl_dc_dev *dcd, struct cxl_dc_group *group,
 	lockdep_assert_held(&dcd->lock);
 	group->policy = NULL;
 	dc_set_state(group, CXL_DC_EXTENT_ACCEPTED);
+	dc_count(dcd, DC_KEPT, 1);
 	for (int i = 0; i < group->nr; i++)
 		trace_cxl_dc_reject(dc_memdev(dcd), dcr_name(group->dcr),
 				    group->ext[i]->dpa, group->ext[i]->len,
@@ -1430,36 +1623,43 @@ static void dc_group_keep(struct cxl_dc_dev *dcd, struct cxl_dc_group *group,
 }
 
 /*
- * Put an accepted group to use.  Context: process_lock held, no other lock.
- * If the policy fails, a new offer's extents go back to the device; a
- * recovered group stays accepted, unused (nobody asked for it back).
+ * Put an accepted group to use.  Context: the region's worker, under its
+ * policy_lock only.  If the policy fails, a new offer's extents go back to
+ * the device; a recovered group stays accepted, unused (nobody asked for
+ * it back), unless the device asked for it meanwhile.
  */
 static void dc_activate(struct cxl_dc_dev *dcd, struct cxl_dc_group *group,
 			bool recovered)
 {
 	const struct cxl_dc_policy *policy = group->policy;
 	struct cxl_dc_region *dcr = group->dcr;
+	struct dc_change c;
 	int rc;
 
-	lockdep_assert_held(&dcd->process_lock);
+	lockdep_assert_held(&dcr->policy_lock);
 	rc = policy->ops->activate ?
 	     policy->ops->activate(dcr->cxlr, group) : 0;
 
 	scoped_guard(mutex, &dcd->lock) {
+		group->activating = false;
 		if (!rc) {
 			dc_set_state(group, CXL_DC_EXTENT_ACTIVE);
-		} else if (recovered) {
+			dc_change_of(&c, group, false);
+		} else if (recovered && !group->ops) {
 			dev_warn(&dcr->cxlr->dev, "%s could not use %d extent(s): %d\n",
 				 policy->name, group->nr, rc);
 			dc_group_keep(dcd, group, "activation failed");
+			dc_change_of(&c, group, false);
 		} else {
 			dev_warn(&dcr->cxlr->dev,
 				 "%s could not use %d extent(s): %d, giving them back\n",
 				 policy->name, group->nr, rc);
-			dc_group_give_back(dcd, group);
+			dc_change_of(&c, group, true);
+			if (dc_group_give_back(dcd, group))
+				c.state = dc_state_str[CXL_DC_EXTENT_RELEASE_PENDING];
 		}
 	}
-	dc_region_uevent(dcr);
+	dc_region_uevent(dcr, &c);
 }
 
 static void dc_process_offer(struct cxl_dc_dev *dcd, struct cxl_dc_chain *chain)
@@ -1541,44 +1741,55 @@ static void dc_process_offer(struct cxl_dc_dev *dcd, struct cxl_dc_chain *chain)
 						    (const uuid_t *)oe[i].raw->tag,
 						    oe[i].seq,
 						    dc_reject_str[oe[i].why]);
+			if (oe[i].why != DC_OK)
+				dc_count_reject(dcd, oe[i].why, oe[i].dpa,
+						oe[i].len);
 		}
-		for (int i = 0; i < nlive; i++)
+		/* Each region's worker activates its own, in offer order. */
+		for (int i = 0; i < nlive; i++) {
 			dc_group_link(live[i]->dcr, live[i]);
+			dc_queue_op(live[i], DC_OP_ACTIVATE);
+		}
 	}
-
-	/*
-	 * Activation runs outside the locks; the region cannot lose its
-	 * policy meanwhile: unregistering takes process_lock.
-	 */
-	for (int i = 0; i < nlive; i++)
-		dc_activate(dcd, live[i], false);
 }
 
 /* --- releasing ------------------------------------------------------------------ */
 
 /*
- * Ask the policy to let go of @group (already release-pending).  Context:
- * process_lock or the policy's own context, no lock of this file.
+ * The device asked for @group: from here the policy owes its release,
+ * unless it gave the group back meanwhile (then there is nothing to ask).
+ * Context: dcd->lock held.
+ */
+static bool dc_begin_release(struct cxl_dc_dev *dcd, struct cxl_dc_group *group)
+{
+	lockdep_assert_held(&dcd->lock);
+	if (group->state != CXL_DC_EXTENT_ACTIVE)
+		return false;
+	dc_set_state(group, CXL_DC_EXTENT_RELEASE_PENDING);
+	dc_trace_group(dcd, group, false);
+	group->owed = true;
+	return true;
+}
+
+/*
+ * Ask the policy to let go of @group (dc_begin_release() made it owed).
+ * Context: the region's worker, under its policy_lock only.
  */
 static void dc_start_release(struct cxl_dc_dev *dcd, struct cxl_dc_group *group)
 {
 	const struct cxl_dc_policy *policy = group->policy;
 	struct cxl_dc_region *dcr = group->dcr;
+	struct dc_change c;
 	int rc;
 
-	scoped_guard(mutex, &dcd->lock) {
-		/* Its policy gave it back meanwhile: nothing to ask. */
-		if (group->state != CXL_DC_EXTENT_ACTIVE)
-			return;
-		dc_set_state(group, CXL_DC_EXTENT_RELEASE_PENDING);
-		dc_trace_group(dcd, group, false);
-		group->owed = true;
-	}
-	dc_region_uevent(dcr);
+	/* Owed: the group stays until the policy answers. */
+	scoped_guard(mutex, &dcd->lock)
+		dc_change_of(&c, group, false);
+	dc_region_uevent(dcr, &c);
 
 	rc = policy->ops->release ?
 	     policy->ops->release(dcr->cxlr, group) : 0;
-	if (rc && rc != -EBUSY)
+	if (rc && rc != -EBUSY) {
 		/*
 		 * The policy may still use the memory: it stays held, as
 		 * for -EBUSY, until the policy calls cxl_dc_release_done().
@@ -1586,6 +1797,9 @@ static void dc_start_release(struct cxl_dc_dev *dcd, struct cxl_dc_group *group)
 		dev_err(&dcr->cxlr->dev,
 			"%s failed to release %d extent(s): %d; held until it lets go\n",
 			policy->name, group->nr, rc);
+		scoped_guard(mutex, &dcd->lock)
+			dc_count(dcd, DC_HELD, 1);
+	}
 	if (!rc)
 		cxl_dc_release_done(group);
 }
@@ -1606,6 +1820,7 @@ void cxl_dc_release_done(struct cxl_dc_group *group)
 {
 	struct cxl_dc_region *dcr = group->dcr;
 	struct cxl_dc_dev *dcd = dcr->dcd;
+	struct dc_change c;
 
 	scoped_guard(mutex, &dcd->lock) {
 		group->owed = false;
@@ -1614,9 +1829,11 @@ void cxl_dc_release_done(struct cxl_dc_group *group)
 			group->done = true;
 			return;
 		}
-		dc_group_give_back(dcd, group);
+		dc_change_of(&c, group, true);
+		if (dc_group_give_back(dcd, group))
+			c.state = dc_state_str[CXL_DC_EXTENT_RELEASE_PENDING];
 	}
-	dc_region_uevent(dcr);
+	dc_region_uevent(dcr, &c);
 }
 EXPORT_SYMBOL_NS_GPL(cxl_dc_release_done, "CXL");
 
@@ -1663,48 +1880,49 @@ static int dc_groups_in_range(struct cxl_dc_region *dcr, u64 dpa, u64 len,
 }
 
 /*
+ * The device's extent list, read once per release record, the first time
+ * a part of it that no group holds needs it (@total < 0 until then).
+ */
+struct dc_device_list {
+	struct cxl_dc_extent_raw *raw;
+	int total;
+};
+
+/*
  * No live group lies in [@dpa, @end]: whatever the device still holds there
  * is used by nobody on the host (accepted while no policy was bound, or not
  * recovered), so a release request gets it back.  A forced release took it.
  */
 static void dc_release_unheld(struct cxl_dc_dev *dcd, struct cxl_dc_region *dcr,
-			      u64 dpa, u64 end, const uuid_t *tag, bool forced)
+			      u64 dpa, u64 end, const uuid_t *tag, bool forced,
+			      struct dc_device_list *list)
 {
-	struct cxl_dc_extent_raw *raw __free(kvfree) = NULL;
 	struct range *r __free(kvfree) = NULL;
-	int total, n = 0;
+	int n;
 
 	lockdep_assert_held(&dcd->lock);
 	trace_cxl_dc_release(dc_memdev(dcd), dcr_name(dcr), dpa, end - dpa + 1,
 			     tag, 0, forced ? "forced, not held" : "not held");
+	dc_count(dcd, DC_NOT_HELD, 1);
 	if (forced) {
 		dc_withheld_clear(dcd, dpa, end);
 		return;
 	}
-	total = dc_read_extents(dcd, &raw);
-	if (total <= 0)
+	if (list->total < 0)
+		list->total = dc_read_extents(dcd, &list->raw);
+	if (list->total <= 0)
 		return;
-	r = kvcalloc(total, sizeof(*r), GFP_KERNEL);
+	r = kvcalloc(list->total, sizeof(*r), GFP_KERNEL);
 	if (!r)
 		return;
-	for (int i = 0; i < total; i++) {
-		u64 start = le64_to_cpu(raw[i].start_dpa), last;
-
-		if (!raw[i].length ||
-		    check_add_overflow(start, le64_to_cpu(raw[i].length) - 1,
-				       &last))
-			continue;
-		start = max(start, dpa);
-		last = min(last, end);
-		if (start <= last)
-			r[n++] = (struct range) { start, last };
-	}
+	n = dc_clip_held(list->raw, list->total, dpa, end, r, list->total);
 	if (n && dc_send_list(dcd, CXL_MBOX_OP_RELEASE_DC, n, dc_range_get, r))
 		return;
 	dc_withheld_clear(dcd, dpa, end);
 	if (!n)
 		return;
 	dcd->releases++;
+	dc_count(dcd, DC_RELEASED, n);
 	for (int i = 0; i < n; i++)
 		trace_cxl_dc_released(dc_memdev(dcd), dcr_name(dcr), r[i].start,
 				      range_len(&r[i]), tag, 0, "not held");
@@ -1715,11 +1933,13 @@ static void dc_release_unheld(struct cxl_dc_dev *dcd, struct cxl_dc_region *dcr,
  * using all of it at once (a group is one unit).  When the policy says it
  * is out of use, or later calls cxl_dc_release_done(), the device gets back
  * whatever it still holds of the group, and the group is forgotten.
- * Context: process_lock held; dc_process_release() set @forcing.
+ * Context: the region's worker, under its policy_lock only;
+ * dc_process_release() set @forcing.
  */
 static void dc_force_release(struct cxl_dc_dev *dcd, struct cxl_dc_group *group)
 {
 	struct cxl_dc_region *dcr = group->dcr;
+	struct dc_change c;
 	int rc = 0;
 
 	dev_warn(&dcr->cxlr->dev,
@@ -1733,16 +1953,21 @@ static void dc_force_release(struct cxl_dc_dev *dcd, struct cxl_dc_group *group)
 			"%s: force_release: %d; held until it lets go\n",
 			group->policy->name, rc);
 	scoped_guard(mutex, &dcd->lock) {
+		if (rc && rc != -EBUSY)
+			dc_count(dcd, DC_HELD, 1);
 		group->forcing = false;
 		if ((rc || group->owed) && !group->done) {
 			/* Still in use: cxl_dc_release_done() ends it. */
 			group->owed = true;
 			dc_set_state(group, CXL_DC_EXTENT_RELEASE_PENDING);
+			dc_change_of(&c, group, false);
 		} else {
-			dc_group_give_back(dcd, group);
+			dc_change_of(&c, group, true);
+			if (dc_group_give_back(dcd, group))
+				c.state = dc_state_str[CXL_DC_EXTENT_RELEASE_PENDING];
 		}
 	}
-	dc_region_uevent(dcr);
+	dc_region_uevent(dcr, &c);
 }
 
 struct dc_segment_ctx {
@@ -1797,10 +2022,14 @@ static struct cxl_dc_region *dc_segment(struct cxl_dc_dev *dcd, u64 dpa,
 	return cxlr ? cxlr->dc : NULL;
 }
 
-/* A policy has the group: active, or it still owes its release. */
+/*
+ * A policy has the group: active, being activated, or it still owes its
+ * release.  A group whose activation has not started is not in use yet.
+ */
 static bool dc_group_in_use(const struct cxl_dc_group *group)
 {
-	return group->state == CXL_DC_EXTENT_ACTIVE || group->owed;
+	return group->state == CXL_DC_EXTENT_ACTIVE || group->activating ||
+	       group->owed;
 }
 
 /*
@@ -1814,7 +2043,8 @@ static void dc_process_release(struct cxl_dc_dev *dcd,
 	u64 dpa = le64_to_cpu(raw->start_dpa), len = le64_to_cpu(raw->length);
 	const uuid_t *tag = (const uuid_t *)raw->tag;
 	struct cxl_dc_group **groups __free(kvfree) = NULL;
-	int nr = 0, room, todo = 0;
+	struct dc_device_list list = { .total = -1 };
+	int nr = 0, room;
 	u64 end, at, last;
 
 	lockdep_assert_held(&dcd->process_lock);
@@ -1824,12 +2054,16 @@ static void dc_process_release(struct cxl_dc_dev *dcd,
 				     dpa, len);
 		trace_cxl_dc_release(dc_memdev(dcd), NULL, dpa, len, tag, 0,
 				     "bad length");
+		scoped_guard(mutex, &dcd->lock)
+			dc_count(dcd, DC_BAD_RECORD, 1);
 		return;
 	}
 
 	scoped_guard(rwsem_read, &cxl_rwsem.region)
 	scoped_guard(rwsem_read, &cxl_rwsem.dpa)
 	scoped_guard(mutex, &dcd->lock) {
+		if (forced)
+			dc_count(dcd, DC_FORCED, 1);
 		/* Room for every group: at most one per extent in the range. */
 		for (at = dpa; ; at = last + 1) {
 			struct cxl_dc_region *dcr = dc_segment(dcd, at, end, &last);
@@ -1858,7 +2092,8 @@ static void dc_process_release(struct cxl_dc_dev *dcd,
 				got = dc_groups_in_range(dcr, at, last - at + 1,
 							 groups + nr, room - nr);
 			if (!got)
-				dc_release_unheld(dcd, dcr, at, last, tag, forced);
+				dc_release_unheld(dcd, dcr, at, last, tag, forced,
+						  &list);
 			nr += got;
 			if (last == end)
 				break;
@@ -1868,9 +2103,10 @@ static void dc_process_release(struct cxl_dc_dev *dcd,
 
 			if (!dc_group_in_use(g)) {
 				/*
-				 * Kept unused, or the policy answered and a
-				 * Release DC failed: never call a policy, give
-				 * back (after a forced release, what is left).
+				 * Kept unused, not activated yet, or the
+				 * policy answered and a Release DC failed:
+				 * never call a policy, give back (after a
+				 * forced release, what is left).
 				 */
 				g->forced |= forced;
 				dc_group_give_back(dcd, g);
@@ -1884,15 +2120,61 @@ static void dc_process_release(struct cxl_dc_dev *dcd,
 				/* Still owed: cxl_dc_release_done() ends it. */
 				continue;
 			}
-			groups[todo++] = g;
+			/* After an activation in progress, if there is one. */
+			dc_queue_op(g, forced ? DC_OP_FORCE : DC_OP_RELEASE);
 		}
 	}
+	kvfree(list.raw);
+}
 
-	for (int i = 0; i < todo; i++) {
-		if (forced)
-			dc_force_release(dcd, groups[i]);
+/*
+ * A region's policy callbacks, one at a time, in the order they were
+ * queued.  Each region has its own worker on the device's unbound
+ * policy_wq, so an activation that takes long (onlining many GiB, a VMM
+ * that must answer) holds up neither the device's records nor a forced
+ * release in another region.
+ */
+static void dc_region_work(struct work_struct *work)
+{
+	struct cxl_dc_region *dcr = container_of(work, struct cxl_dc_region,
+						 work);
+
+	guard(mutex)(&dcr->policy_lock);
+	for (;;) {
+		struct cxl_dc_dev *dcd = dcr->dcd;
+		struct cxl_dc_group *group;
+		u8 ops;
+
+		scoped_guard(mutex, &dcd->lock) {
+			group = list_first_entry_or_null(&dcr->todo,
+							 struct cxl_dc_group,
+							 todo);
+			if (!group)
+				return;
+			ops = group->ops;
+			if (ops & DC_OP_ACTIVATE) {
+				/* A release waits for the activation. */
+				ops &= DC_OP_ACTIVATE | DC_OP_RECOVERED;
+				group->activating = true;
+			}
+			group->ops &= ~ops;
+			if (!group->ops)
+				list_del_init(&group->todo);
+			/*
+			 * Activating, forcing or owed: in use, so nothing but
+			 * the callback below ends the group.
+			 */
+			if (ops == DC_OP_RELEASE && !dc_begin_release(dcd, group))
+				ops = 0;
+		}
+		if (!ops)
+			continue;
+		if (ops & DC_OP_ACTIVATE)
+			dc_activate(dcd, group, ops & DC_OP_RECOVERED);
+		else if (ops & DC_OP_FORCE)
+			dc_force_release(dcd, group);
 		else
-			dc_start_release(dcd, groups[i]);
+			dc_start_release(dcd, group);
 	}
 }
 
@@ -1938,6 +2220,7 @@ int cxl_dc_give_back(struct cxl_dc_group *group)
 	struct cxl_dc_region *dcr = group->dcr;
 	struct cxl_dc_dev *dcd = dcr->dcd;
 	struct cxl_dc_chain *item = kzalloc_obj(*item);
+	struct dc_change c;
 
 	if (item)
 		item->ext = kvzalloc(sizeof(*item->ext), GFP_KERNEL);
@@ -1947,12 +2230,13 @@ int cxl_dc_give_back(struct cxl_dc_group *group)
 	}
 	scoped_guard(mutex, &dcd->lock) {
 		if (group->state != CXL_DC_EXTENT_ACTIVE || group->owed ||
-		    group->forcing || dcd->dying) {
+		    group->forcing || group->ops || dcd->dying) {
 			dc_chain_free(item);
 			return -EBUSY;
 		}
 		/* Not in use any more: a device request now just confirms. */
 		dc_set_state(group, CXL_DC_EXTENT_RELEASE_PENDING);
+		dc_count(dcd, DC_GIVEN_BACK, 1);
 		dc_trace_group(dcd, group, false);
 		item->type = DC_HOST_GIVE_BACK;
 		item->nr = 1;
@@ -1960,8 +2244,9 @@ int cxl_dc_give_back(struct cxl_dc_group *group)
 		item->ext[0].length = cpu_to_le64(group->ext[0]->len);
 		list_add_tail(&item->node, &dcd->closed);
 		dc_kick(dcd);
+		dc_change_of(&c, group, false);
 	}
-	dc_region_uevent(dcr);
+	dc_region_uevent(dcr, &c);
 	return 0;
 }
 EXPORT_SYMBOL_NS_GPL(cxl_dc_give_back, "CXL");
@@ -2136,8 +2421,10 @@ void cxl_dc_flush(struct cxl_memdev_state *mds)
 {
 	struct cxl_dc_dev *dcd = mds->dc.dcd;
 
-	if (dcd)
+	if (dcd) {
 		flush_work(&dcd->work);
+		flush_workqueue(dcd->policy_wq);
+	}
 }
 EXPORT_SYMBOL_NS_GPL(cxl_dc_flush, "CXL");
 
@@ -2146,25 +2433,23 @@ EXPORT_SYMBOL_NS_GPL(cxl_dc_flush, "CXL");
  * without answering anything.  Each recovered group is checked like an
  * offer (tag mode, granularity, a tag live elsewhere, ``validate``); one
  * that fails is kept accepted and unused.  Extents the host already
- * tracks (kept groups) are left as they are.  Context: process_lock,
- * region and dpa rwsems and dcd->lock held.  Returns the groups to
- * activate in @live.
+ * tracks (kept groups) are left as they are.  The others are queued for
+ * activation on the region's worker.  Context: process_lock, region and
+ * dpa rwsems and dcd->lock held.
  */
-static int dc_recover(struct cxl_dc_dev *dcd, struct cxl_dc_region *dcr,
-		      struct cxl_dc_group ***live)
+static int dc_recover(struct cxl_dc_dev *dcd, struct cxl_dc_region *dcr)
 {
 	struct cxl_dc_extent_raw *raw __free(kvfree) = NULL;
 	struct dc_offer_ext *oe __free(kvfree) = NULL;
 	struct cxl_region_params *p = &dcr->cxlr->params;
 	struct cxl_endpoint_decoder *cxled = p->targets[0];
-	int total, n = 0, nlive = 0, nkept = 0;
+	int total, n = 0, nkept = 0;
 
 	total = dc_read_extents(dcd, &raw);
 	if (total < 0)
 		return total;
 	oe = kvcalloc(max(total, 1), sizeof(*oe), GFP_KERNEL);
-	*live = kvcalloc(max(total, 1), sizeof(**live), GFP_KERNEL);
-	if (!oe || !*live)
+	if (!oe)
 		return -ENOMEM;
 
 	for (int i = 0; i < total; i++) {
@@ -2218,14 +2503,14 @@ static int dc_recover(struct cxl_dc_dev *dcd, struct cxl_dc_region *dcr,
 					    group->ext[i]->dpa,
 					    group->ext[i]->len, &group->tag,
 					    group->ext[i]->seq, "recovered");
-		(*live)[nlive++] = group;
+		dc_queue_op(group, DC_OP_ACTIVATE | DC_OP_RECOVERED);
 	}
 	if (n)
 		dev_info(&dcr->cxlr->dev,
 			 "recovered %d accepted extent(s), %d group(s) kept unused\n",
 			 n, nkept);
 	/* Extents not recovered (no memory) stay accepted, unused. */
-	return nlive;
+	return 0;
 }
 
 /* --- policies ---------------------------------------------------------------------- */
@@ -2257,7 +2542,9 @@ static struct cxl_dc_dev *dc_region_dev(struct cxl_region *cxlr)
  *
  * Extents the device already has as accepted for the region are read back
  * and activated through @policy before this returns; events arriving
- * meanwhile wait for it.
+ * meanwhile wait for it.  So a policy creates whatever its ``activate``
+ * needs (its own devices, say) before it registers, and, with
+ * devm_cxl_dc_register_policy(), it is unregistered before those go.
  *
  * Context: process context, no CXL lock held.
  * Return: 0, -ENXIO (not a usable DC region), -EBUSY (a policy is bound),
@@ -2267,9 +2554,8 @@ int cxl_dc_register_policy(struct cxl_region *cxlr,
 			   const struct cxl_dc_policy *policy, void *data)
 {
 	struct cxl_dc_region *dcr = cxlr->dc;
-	struct cxl_dc_group **live __free(kvfree) = NULL;
 	struct cxl_dc_dev *dcd;
-	int nlive = 0;
+	int rc;
 
 	if (!dcr)
 		return -ENXIO;
@@ -2279,7 +2565,7 @@ int cxl_dc_register_policy(struct cxl_region *cxlr,
 	if (!dcd)
 		return -ENXIO;
 
-	guard(mutex)(&dcd->process_lock);
+	scoped_guard(mutex, &dcd->process_lock)
 	scoped_guard(rwsem_read, &cxl_rwsem.region)
 	scoped_guard(rwsem_read, &cxl_rwsem.dpa)
 	scoped_guard(mutex, &dcd->lock) {
@@ -2295,15 +2581,15 @@ int cxl_dc_register_policy(struct cxl_region *cxlr,
 		if (!dcr->tag_mode_set ||
 		    !dc_tag_mode_allowed(policy, dcr->tag_mode))
 			dcr->tag_mode = policy->tag_mode;
-		nlive = dc_recover(dcd, dcr, &live);
-		if (nlive < 0) {
+		rc = dc_recover(dcd, dcr);
+		if (rc) {
 			dcr->policy = NULL;
 			dcr->data = NULL;
-			return nlive;
+			return rc;
 		}
 	}
-	for (int i = 0; i < nlive; i++)
-		dc_activate(dcd, live[i], true);
+	/* The recovered groups are in use when this returns. */
+	flush_work(&dcr->work);
 	return 0;
 }
 EXPORT_SYMBOL_NS_GPL(cxl_dc_register_policy, "CXL");
@@ -2327,27 +2613,33 @@ void cxl_dc_unregister_policy(struct cxl_region *cxlr)
 	if (!dcd)
 		return;
 
-	/* No policy callback runs while process_lock is held here. */
-	guard(mutex)(&dcd->process_lock);
+	/* Waits for the policy callback in flight; none starts after. */
+	scoped_guard(mutex, &dcr->policy_lock)
 	scoped_guard(mutex, &dcd->lock) {
 		dcr->policy = NULL;
 		list_for_each_entry_safe(group, next, &dcr->groups, node) {
+			bool asked = group->state == CXL_DC_EXTENT_RELEASE_PENDING ||
+				     group->forced ||
+				     (group->ops & (DC_OP_RELEASE | DC_OP_FORCE));
+
 			/*
 			 * The device asked for it: give it back.  If that
 			 * fails, remember it as withheld, so that the next
 			 * bind does not take it up again and the device's next
-			 * request retries.
+			 * request retries.  A group still waiting for its
+			 * activation stays accepted for the next policy.
 			 */
-			if (group->state == CXL_DC_EXTENT_RELEASE_PENDING &&
-			    !dc_group_give_back(dcd, group))
+			if (asked && !dc_group_give_back(dcd, group))
 				continue;
-			if (group->state == CXL_DC_EXTENT_RELEASE_PENDING)
+			if (asked)
 				dc_withhold(dcd, group);
 			dc_group_unlink(group);
 		}
 		dcr->data = NULL;
 	}
-	dc_region_uevent(dcr);
+	/* The worker may still be on its way to an empty list. */
+	cancel_work_sync(&dcr->work);
+	dc_region_uevent(dcr, &(struct dc_change) { .state = "unbound" });
 }
 EXPORT_SYMBOL_NS_GPL(cxl_dc_unregister_policy, "CXL");
 
@@ -2417,6 +2709,79 @@ int cxl_dc_region_facts(struct cxl_region *cxlr,
 	return 0;
 }
 EXPORT_SYMBOL_NS_GPL(cxl_dc_region_facts, "CXL");
+
+/**
+ * cxl_dc_find_group() - the group a region's policy uses under a tag
+ * @cxlr: a Dynamic Capacity region
+ * @tag: a non-null tag
+ *
+ * For a policy that hands out its groups by tag (a dax device claimed by
+ * tag): the host-wide tag registry answers, no second index is needed.
+ * The group returned is valid as long as the group lifetime contract
+ * says (until the policy answers it): the caller holds whatever lock of
+ * its own its ``release`` and ``force_release`` take, so the group cannot
+ * be answered meanwhile.
+ *
+ * Context: process context; takes the library's device lock.
+ * Return: the group, or NULL when no group of @cxlr under @tag is active.
+ */
+struct cxl_dc_group *cxl_dc_find_group(struct cxl_region *cxlr,
+				       const uuid_t *tag)
+{
+	struct cxl_dc_region *dcr = cxlr->dc;
+	struct cxl_dc_dev *dcd = dcr ? dcr->dcd : NULL;
+	struct cxl_dc_group *group;
+
+	if (!dcd || uuid_is_null(tag))
+		return NULL;
+	guard(mutex)(&dcd->lock);
+	scoped_guard(mutex, &cxl_dc_tags_lock)
+		group = dc_tag_find(tag);
+	if (!group || group->dcr != dcr || !group->policy ||
+	    group->state != CXL_DC_EXTENT_ACTIVE)
+		return NULL;
+	return group;
+}
+EXPORT_SYMBOL_NS_GPL(cxl_dc_find_group, "CXL");
+
+/**
+ * cxl_dc_walk_groups() - visit the groups a region's policy uses
+ * @cxlr: a Dynamic Capacity region
+ * @fn: called for each active group, oldest first; a non-zero return
+ *	stops the walk and is returned
+ * @arg: passed to @fn
+ *
+ * The extents of a group are in sequence order already (see
+ * cxl_dc_group_extent()).  @fn runs under the library's device lock: it
+ * must not sleep for long, call into the library, or take a lock the
+ * policy holds while it calls into the library (as for ``validate``).
+ *
+ * Return: 0, the first non-zero return of @fn, or -ENXIO when no policy
+ * is bound.
+ */
+int cxl_dc_walk_groups(struct cxl_region *cxlr, cxl_dc_group_fn fn,
+		       void *arg)
+{
+	struct cxl_dc_region *dcr = cxlr->dc;
+	struct cxl_dc_dev *dcd = dcr ? dcr->dcd : NULL;
+	struct cxl_dc_group *group;
+	int rc;
+
+	if (!dcd)
+		return -ENXIO;
+	guard(mutex)(&dcd->lock);
+	if (!dcr->policy)
+		return -ENXIO;
+	list_for_each_entry(group, &dcr->groups, node) {
+		if (!group->policy || group->state != CXL_DC_EXTENT_ACTIVE)
+			continue;
+		rc = fn(group, arg);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+EXPORT_SYMBOL_NS_GPL(cxl_dc_walk_groups, "CXL");
 
 void *cxl_dc_policy_data(struct cxl_region *cxlr)
 {
@@ -2512,8 +2877,53 @@ static ssize_t tag_mode_store(struct device *dev, struct device_attribute *attr,
 }
 static DEVICE_ATTR_RW(tag_mode);
 
+/* Bytes of the region's live extents in one state: a walk of the groups. */
+static ssize_t dc_bytes_show(struct device *dev, char *buf,
+			     enum cxl_dc_extent_state state)
+{
+	struct cxl_dc_region *dcr = dc_to_region(dev)->dc;
+	struct cxl_dc_dev *dcd;
+	struct cxl_dc_group *g;
+	u64 bytes = 0;
+
+	scoped_guard(rwsem_read, &cxl_rwsem.region)
+		dcd = dc_region_dev(dcr->cxlr);
+	if (dcd) {
+		guard(mutex)(&dcd->lock);
+		list_for_each_entry(g, &dcr->groups, node)
+			for (int i = 0; g->state == state && i < g->nr; i++)
+				bytes += g->ext[i]->len;
+	}
+	return sysfs_emit(buf, "%#llx\n", bytes);
+}
+
+static ssize_t accepted_bytes_show(struct device *dev,
+				   struct device_attribute *attr, char *buf)
+{
+	return dc_bytes_show(dev, buf, CXL_DC_EXTENT_ACCEPTED);
+}
+static DEVICE_ATTR_RO(accepted_bytes);
+
+static ssize_t active_bytes_show(struct device *dev,
+				 struct device_attribute *attr, char *buf)
+{
+	return dc_bytes_show(dev, buf, CXL_DC_EXTENT_ACTIVE);
+}
+static DEVICE_ATTR_RO(active_bytes);
+
+static ssize_t release_pending_bytes_show(struct device *dev,
+					  struct device_attribute *attr,
+					  char *buf)
+{
+	return dc_bytes_show(dev, buf, CXL_DC_EXTENT_RELEASE_PENDING);
+}
+static DEVICE_ATTR_RO(release_pending_bytes);
+
 static struct attribute *cxl_dc_region_attrs[] = {
 	&dev_attr_tag_mode.attr,
+	&dev_attr_accepted_bytes.attr,
+	&dev_attr_active_bytes.attr,
+	&dev_attr_release_pending_bytes.attr,
 	NULL,
 };
 
@@ -2527,6 +2937,50 @@ const struct attribute_group cxl_dc_region_group = {
 	.attrs = cxl_dc_region_attrs,
 	.is_visible = cxl_dc_region_visible,
 };
+
+/**
+ * cxl_dc_region_delete() - give a region's capacity back as it is deleted
+ * @cxlr: a region the user deletes (``delete_region``), its driver unbound
+ *
+ * The user deletes the region, so nobody on the host will use what the
+ * device still holds in its DPA range (kept groups, or extents left
+ * accepted when the policy unbound): it goes back with Release DC.  Not
+ * called when regions go away with their root decoder (driver unload):
+ * their extents stay accepted for the next region over that capacity.
+ *
+ * Context: process context, no CXL lock held.
+ */
+void cxl_dc_region_delete(struct cxl_region *cxlr)
+{
+	struct cxl_dc_region *dcr = cxlr->dc;
+	struct dc_device_list list = { .total = -1 };
+	struct cxl_endpoint_decoder *cxled;
+	struct cxl_memdev_state *mds;
+	struct cxl_dc_dev *dcd;
+
+	if (!dcr)
+		return;
+	/* Held throughout: the device cannot leave the region meanwhile. */
+	guard(rwsem_read)(&cxl_rwsem.region);
+	guard(rwsem_read)(&cxl_rwsem.dpa);
+	cxled = cxlr->params.targets[0];
+	if (!cxled || !cxled->dpa_res || !resource_size(cxled->dpa_res))
+		return;
+	mds = to_cxl_memdev_state(cxled_to_memdev(cxled)->cxlds);
+	dcd = mds ? mds->dc.dcd : NULL;
+	if (!dcd)
+		return;
+	guard(mutex)(&dcd->lock);
+	if (dcr->policy || dcd->dying) {
+		/* Someone bound a policy again meanwhile: it uses them. */
+		dev_warn(&cxlr->dev, "deleted with a policy bound: extents kept\n");
+		return;
+	}
+	dev_info(&cxlr->dev, "deleted: giving its capacity back\n");
+	dc_release_unheld(dcd, NULL, cxled->dpa_res->start,
+			  cxled->dpa_res->end, &uuid_null, false, &list);
+	kvfree(list.raw);
+}
 
 /**
  * cxl_dc_region_alloc() - Dynamic Capacity state for a new region
@@ -2544,6 +2998,9 @@ int cxl_dc_region_alloc(struct cxl_region *cxlr)
 	dcr->cxlr = cxlr;
 	dcr->extents = RB_ROOT;
 	INIT_LIST_HEAD(&dcr->groups);
+	mutex_init(&dcr->policy_lock);
+	INIT_LIST_HEAD(&dcr->todo);
+	INIT_WORK(&dcr->work, dc_region_work);
 	cxlr->dc = dcr;
 	return 0;
 }
@@ -2560,10 +3017,123 @@ void cxl_dc_region_free(struct cxl_region *cxlr)
 		return;
 	WARN_ON_ONCE(dcr->policy || dcr->nr_extents);
 	cxlr->dc = NULL;
+	mutex_destroy(&dcr->policy_lock);
 	kfree(dcr);
 }
 
 /* --- per device ---------------------------------------------------------------------- */
+
+/*
+ * memX/dc_stats/: one counter per rejection reason and per release
+ * outcome, readable where debugfs is not (lockdown).
+ */
+struct dc_stat_attr {
+	struct device_attribute attr;
+	bool outcome;
+	int idx;
+};
+
+static ssize_t dc_stat_show(struct device *dev, struct device_attribute *attr,
+			    char *buf)
+{
+	struct dc_stat_attr *sa = container_of(attr, struct dc_stat_attr, attr);
+	struct cxl_memdev_state *mds =
+		to_cxl_memdev_state(to_cxl_memdev(dev)->cxlds);
+	struct cxl_dc_dev *dcd = mds ? mds->dc.dcd : NULL;
+
+	if (!dcd)
+		return -ENXIO;
+	guard(mutex)(&dcd->lock);
+	return sysfs_emit(buf, "%lu\n", sa->outcome ? dcd->outcome[sa->idx] :
+						     dcd->rejected[sa->idx]);
+}
+
+#define DC_STAT(_name, _outcome, _idx)					\
+	static struct dc_stat_attr dc_stat_##_name = {			\
+		.attr = __ATTR(_name, 0444, dc_stat_show, NULL),	\
+		.outcome = _outcome,					\
+		.idx = _idx,						\
+	}
+#define DC_REJECTED(_name, _idx)	DC_STAT(rejected_##_name, false, _idx)
+
+DC_REJECTED(length, DC_REJECT_LENGTH);
+DC_REJECTED(partition, DC_REJECT_PARTITION);
+DC_REJECTED(block, DC_REJECT_BLOCK);
+DC_REJECTED(no_region, DC_REJECT_NO_REGION);
+DC_REJECTED(spans, DC_REJECT_SPANS);
+DC_REJECTED(interleave, DC_REJECT_INTERLEAVE);
+DC_REJECTED(no_policy, DC_REJECT_NO_POLICY);
+DC_REJECTED(granularity, DC_REJECT_GRANULARITY);
+DC_REJECTED(overlap, DC_REJECT_OVERLAP);
+DC_REJECTED(tag_mode, DC_REJECT_TAG_MODE);
+DC_REJECTED(tag_live, DC_REJECT_TAG_LIVE);
+DC_REJECTED(sequence, DC_REJECT_SEQUENCE);
+DC_REJECTED(group, DC_REJECT_GROUP);
+DC_REJECTED(group_regions, DC_REJECT_GROUP_REGIONS);
+DC_REJECTED(policy, DC_REJECT_POLICY);
+DC_REJECTED(chain_cap, DC_REJECT_CHAIN_CAP);
+DC_REJECTED(chain_timeout, DC_REJECT_CHAIN_TIMEOUT);
+DC_REJECTED(nomem, DC_REJECT_NOMEM);
+DC_REJECTED(response, DC_REJECT_RESPONSE);
+DC_REJECTED(overflow, DC_REJECT_OVERFLOW);
+DC_REJECTED(teardown, DC_REJECT_TEARDOWN);
+DC_STAT(released, true, DC_RELEASED);
+DC_STAT(given_back, true, DC_GIVEN_BACK);
+DC_STAT(forced, true, DC_FORCED);
+DC_STAT(release_not_held, true, DC_NOT_HELD);
+DC_STAT(release_held, true, DC_HELD);
+DC_STAT(release_failed, true, DC_RELEASE_FAILED);
+DC_STAT(release_bad_record, true, DC_BAD_RECORD);
+DC_STAT(recovered_kept, true, DC_KEPT);
+
+static struct attribute *cxl_dc_stats_attrs[] = {
+	&dc_stat_rejected_length.attr.attr,
+	&dc_stat_rejected_partition.attr.attr,
+	&dc_stat_rejected_block.attr.attr,
+	&dc_stat_rejected_no_region.attr.attr,
+	&dc_stat_rejected_spans.attr.attr,
+	&dc_stat_rejected_interleave.attr.attr,
+	&dc_stat_rejected_no_policy.attr.attr,
+	&dc_stat_rejected_granularity.attr.attr,
+	&dc_stat_rejected_overlap.attr.attr,
+	&dc_stat_rejected_tag_mode.attr.attr,
+	&dc_stat_rejected_tag_live.attr.attr,
+	&dc_stat_rejected_sequence.attr.attr,
+	&dc_stat_rejected_group.attr.attr,
+	&dc_stat_rejected_group_regions.attr.attr,
+	&dc_stat_rejected_policy.attr.attr,
+	&dc_stat_rejected_chain_cap.attr.attr,
+	&dc_stat_rejected_chain_timeout.attr.attr,
+	&dc_stat_rejected_nomem.attr.attr,
+	&dc_stat_rejected_response.attr.attr,
+	&dc_stat_rejected_overflow.attr.attr,
+	&dc_stat_rejected_teardown.attr.attr,
+	&dc_stat_released.attr.attr,
+	&dc_stat_given_back.attr.attr,
+	&dc_stat_forced.attr.attr,
+	&dc_stat_release_not_held.attr.attr,
+	&dc_stat_release_held.attr.attr,
+	&dc_stat_release_failed.attr.attr,
+	&dc_stat_release_bad_record.attr.attr,
+	&dc_stat_recovered_kept.attr.attr,
+	NULL,
+};
+
+static bool cxl_dc_stats_group_visible(struct kobject *kobj)
+{
+	struct cxl_memdev *cxlmd = to_cxl_memdev(kobj_to_dev(kobj));
+	struct cxl_memdev_state *mds = to_cxl_memdev_state(cxlmd->cxlds);
+
+	return mds && mds->dc.dcd;
+}
+
+DEFINE_SIMPLE_SYSFS_GROUP_VISIBLE(cxl_dc_stats);
+
+const struct attribute_group cxl_memdev_dc_stats_group = {
+	.name = "dc_stats",
+	.attrs = cxl_dc_stats_attrs,
+	.is_visible = SYSFS_GROUP_VISIBLE(cxl_dc_stats),
+};
 
 static int dc_extents_show(struct seq_file *m, void *unused)
 {
@@ -2635,6 +3205,7 @@ static void dc_dev_destroy(void *data)
 		}
 	}
 	destroy_workqueue(dcd->wq);
+	destroy_workqueue(dcd->policy_wq);
 	dcd->mds->dc.dcd = NULL;
 	while (!list_empty(&dcd->withheld)) {
 		struct dc_withheld *w = list_first_entry(&dcd->withheld,
@@ -2665,7 +3236,13 @@ int cxl_dc_dev_create(struct cxl_memdev_state *mds)
 	if (!dcd->payload)
 		return -ENOMEM;
 	dcd->wq = alloc_ordered_workqueue("cxl_dc/%s", 0, dev_name(dev));
-	if (!dcd->wq) {
+	dcd->policy_wq = alloc_workqueue("cxl_dc_policy/%s", WQ_UNBOUND, 0,
+					 dev_name(dev));
+	if (!dcd->wq || !dcd->policy_wq) {
+		if (dcd->wq)
+			destroy_workqueue(dcd->wq);
+		if (dcd->policy_wq)
+			destroy_workqueue(dcd->policy_wq);
 		kvfree(dcd->payload);
 		return -ENOMEM;
 	}

@@ -29,6 +29,10 @@
  *   first extent starts at that offset back to the device
  *   (cxl_dc_give_back()), as a dax policy does when the user destroys a
  *   device; the log says what it got
+ * - ``find``: write ``regionZ <tag>``: look the active group up by tag
+ *   (cxl_dc_find_group()), as a dax claim does, and log it
+ * - ``groups``: write ``regionZ``: log the region's active groups, oldest
+ *   first, each extent's offset in sequence order (cxl_dc_walk_groups())
  * - ``log``: one line per callback, and the region's facts at each bind
  *   (cxl_dc_region_facts())
  */
@@ -307,6 +311,103 @@ static const struct file_operations give_back_fops = {
 	.write = give_back_write,
 };
 
+/* "regionZ <tag>": log the active group under the tag, by its offset */
+static ssize_t find_write(struct file *f, const char __user *ubuf,
+			  size_t len, loff_t *ppos)
+{
+	struct cxl_dc_extent_info info = {};
+	struct cxl_dc_group *group;
+	struct cxl_region *cxlr;
+	char buf[96] = {}, name[32], tag_str[40], line[128];
+	uuid_t tag;
+	int nr = 0;
+
+	if (copy_from_user(buf, ubuf, min(len, sizeof(buf) - 1)))
+		return -EFAULT;
+	if (sscanf(buf, "%31s %39s", name, tag_str) != 2 ||
+	    uuid_parse(tag_str, &tag))
+		return -EINVAL;
+	cxlr = find_region(buf);
+	if (!cxlr)
+		return -ENODEV;
+	/* As a dax claim would: the release callbacks take answer_lock. */
+	scoped_guard(mutex, &answer_lock) {
+		group = cxl_dc_find_group(cxlr, &tag);
+		if (group) {
+			nr = cxl_dc_group_nr_extents(group);
+			cxl_dc_group_extent(group, 0, &info);
+		}
+	}
+	if (group)
+		snprintf(line, sizeof(line), "find %s %pUb: nr=%d offset=%#llx",
+			 name, &tag, nr, info.offset);
+	else
+		snprintf(line, sizeof(line), "find %s %pUb: none", name, &tag);
+	tp_log_line(line);
+	put_device(&cxlr->dev);
+	return len;
+}
+
+static const struct file_operations find_fops = {
+	.write = find_write,
+};
+
+struct tp_walk {
+	char line[1024];
+	size_t len;
+};
+
+/* Runs under the library's device lock: only formats. */
+static int tp_walk_one(struct cxl_dc_group *group, void *arg)
+{
+	struct tp_walk *w = arg;
+	struct cxl_dc_extent_info info;
+	int nr = cxl_dc_group_nr_extents(group);
+
+	for (int i = 0; i < nr; i++) {
+		cxl_dc_group_extent(group, i, &info);
+		w->len += scnprintf(w->line + w->len, sizeof(w->line) - w->len,
+				    "%s%#llx", i ? "," : " ", info.offset);
+	}
+	return w->len > sizeof(w->line) - 32 ? -E2BIG : 0;
+}
+
+/* "regionZ": log its active groups, oldest first, extents by sequence */
+static ssize_t groups_write(struct file *f, const char __user *ubuf,
+			    size_t len, loff_t *ppos)
+{
+	struct tp_walk *w = kzalloc(sizeof(*w), GFP_KERNEL);
+	struct cxl_region *cxlr;
+	char buf[32] = {};
+	int rc;
+
+	if (!w)
+		return -ENOMEM;
+	if (copy_from_user(buf, ubuf, min(len, sizeof(buf) - 1))) {
+		kfree(w);
+		return -EFAULT;
+	}
+	cxlr = find_region(buf);
+	if (!cxlr) {
+		kfree(w);
+		return -ENODEV;
+	}
+	w->len = scnprintf(w->line, sizeof(w->line), "groups %s:",
+			   dev_name(&cxlr->dev));
+	rc = cxl_dc_walk_groups(cxlr, tp_walk_one, w);
+	if (rc)
+		scnprintf(w->line + w->len, sizeof(w->line) - w->len, " (%d)",
+			  rc);
+	tp_log_line(w->line);
+	put_device(&cxlr->dev);
+	kfree(w);
+	return len;
+}
+
+static const struct file_operations groups_fops = {
+	.write = groups_write,
+};
+
 static ssize_t log_read(struct file *f, char __user *ubuf, size_t len,
 			loff_t *ppos)
 {
@@ -359,6 +460,8 @@ static int __init tp_init(void)
 	debugfs_create_file("release", 0200, dir, NULL, &mode_fops);
 	debugfs_create_file("complete", 0200, dir, NULL, &complete_fops);
 	debugfs_create_file("give_back", 0200, dir, NULL, &give_back_fops);
+	debugfs_create_file("find", 0200, dir, NULL, &find_fops);
+	debugfs_create_file("groups", 0200, dir, NULL, &groups_fops);
 	debugfs_create_file("log", 0400, dir, NULL, &log_fops);
 	debugfs_create_u64("granularity", 0600, dir, &granularity);
 	return 0;

@@ -34,6 +34,9 @@
  * - ``dc_fail_release``: ``N[:M]``, let M Release DC commands succeed (0
  *   when not given), then fail N (Internal Error), taking nothing back, as
  *   a device may (``failed_releases``);
+ * - ``dc_fail_response``: ``N``, fail the next N Add DC Responses that
+ *   accept something (Internal Error), leaving their offer pending, as a
+ *   device may (``failed_responses``);
  * - ``dc_extents`` (read): the accepted extents, in response order;
  * - ``dc_stats`` (read): the counters.
  *
@@ -124,6 +127,9 @@ struct mock_dc {
 	unsigned int pass_releases;
 	unsigned int fail_releases;
 	unsigned long failed_releases;
+	/* Add DC Responses to fail (dc_fail_response) */
+	unsigned int fail_responses;
+	unsigned long failed_responses;
 };
 
 static void mock_dc_violation(struct mock_dc *mdc, const char *fmt, ...)
@@ -336,6 +342,15 @@ static int mock_add_dc_response(struct mock_dc *mdc, struct cxl_mbox_cmd *cmd)
 	if (!front) {
 		mock_dc_violation(mdc, "Add DC Response with no offer pending");
 		return -ENXIO;
+	}
+	if (nr && mdc->fail_responses) {
+		/* A failed command changes nothing: the offer stays pending */
+		mdc->fail_responses--;
+		mdc->failed_responses++;
+		mock_dc_free_list(&mdc->response);
+		mdc->cursor = NULL;
+		cmd->return_code = CXL_MBOX_CMD_RC_INTERNAL;
+		return 0;
 	}
 
 	for (i = 0; i < nr; i++) {
@@ -602,13 +617,18 @@ static int mock_dc_inject(struct mock_dc *mdc, struct cxl_event_record_raw *raw)
 	if (!mdc->mds)
 		return -ENXIO;
 
-	guard(mutex)(&mdc->inject_lock);
-	scoped_guard(mutex, &mdc->lock)
-		rc = mock_dc_queue(mdc, raw);
-	if (rc)
-		return rc;
-	cxl_mem_get_event_records(mdc->mds, CXLDEV_EVENT_STATUS_DCD);
-	/* The host acts on records in its own work: wait for it. */
+	scoped_guard(mutex, &mdc->inject_lock) {
+		scoped_guard(mutex, &mdc->lock)
+			rc = mock_dc_queue(mdc, raw);
+		if (rc)
+			return rc;
+		cxl_mem_get_event_records(mdc->mds, CXLDEV_EVENT_STATUS_DCD);
+	}
+	/*
+	 * The host acts on records in its own work: wait for it, without
+	 * holding up another injection meanwhile (one region's slow policy
+	 * must not stop a record for another region from coming).
+	 */
 	cxl_dc_flush(mdc->mds);
 	return 0;
 }
@@ -738,6 +758,24 @@ static ssize_t dc_fail_release_store(struct device *dev,
 }
 static DEVICE_ATTR_WO(dc_fail_release);
 
+/* dc_fail_response: "N", fail the next N Add DC Responses accepting any */
+static ssize_t dc_fail_response_store(struct device *dev,
+				      struct device_attribute *attr,
+				      const char *buf, size_t count)
+{
+	struct mock_dc *mdc = cxl_mock_mem_dc(dev);
+	unsigned int n;
+
+	if (!mdc)
+		return -ENXIO;
+	if (kstrtouint(buf, 0, &n))
+		return -EINVAL;
+	guard(mutex)(&mdc->lock);
+	mdc->fail_responses = n;
+	return count;
+}
+static DEVICE_ATTR_WO(dc_fail_response);
+
 static ssize_t dc_extents_show(struct device *dev,
 			       struct device_attribute *attr, char *buf)
 {
@@ -777,14 +815,15 @@ static ssize_t dc_stats_show(struct device *dev,
 			  "responses %lu\nresponse_cmds %lu\naccepted %lu\n"
 			  "live %u\nreleases %lu\nreleased %lu\nforced %lu\n"
 			  "generation %u\nsharable %d\nviolations %lu\n"
-			  "last_violation %s\nfailed_releases %lu\n",
+			  "last_violation %s\nfailed_releases %lu\n"
+			  "failed_responses %lu\n",
 			  mdc->records, mdc->offered, pending, mdc->responses,
 			  mdc->response_cmds, mdc->accepted_total,
 			  mdc->nr_accepted, mdc->releases, mdc->released,
 			  mdc->forced, mdc->generation, mdc->sharable,
 			  mdc->violations,
 			  mdc->violations ? mdc->last_violation : "none",
-			  mdc->failed_releases);
+			  mdc->failed_releases, mdc->failed_responses);
 }
 static DEVICE_ATTR_RO(dc_stats);
 
@@ -795,6 +834,7 @@ static struct attribute *mock_dc_attrs[] = {
 	&dev_attr_dc_force_del_extent.attr,
 	&dev_attr_dc_inject_raw.attr,
 	&dev_attr_dc_fail_release.attr,
+	&dev_attr_dc_fail_response.attr,
 	&dev_attr_dc_extents.attr,
 	&dev_attr_dc_stats.attr,
 	NULL
