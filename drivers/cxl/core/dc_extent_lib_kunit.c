@@ -10,10 +10,14 @@
  * (whole-group rejection, groups spanning regions, tags live elsewhere,
  * dense sequences for sharable groups, arrival numbering otherwise), the
  * More-bit chain and its cap, and the range walk behind release.
- * Included by dc_extent_lib.c so that it reaches the file's static
- * helpers.
+ * A module of its own: the library exports what it checks to KUnit only.
  */
 #include <kunit/test.h>
+#include <kunit/visibility.h>
+#include <linux/sizes.h>
+#include "dc_extent.h"
+
+MODULE_IMPORT_NS("EXPORTED_FOR_KUNIT_TESTING");
 
 /* --- DPA rules ----------------------------------------------------------- */
 
@@ -60,8 +64,8 @@ static void dc_dpa_test(struct kunit *test)
 		},
 	};
 
-	KUNIT_EXPECT_STREQ(test, dc_reject_str[dc_check_dpa(&cfg, t->dpa, t->len)],
-			   dc_reject_str[t->why]);
+	KUNIT_EXPECT_STREQ(test, cxl_dc_reject_str[cxl_dc_check_dpa(&cfg, t->dpa, t->len)],
+			   cxl_dc_reject_str[t->why]);
 }
 
 /* --- policy rules -------------------------------------------------------- */
@@ -102,10 +106,10 @@ KUNIT_ARRAY_PARAM(dc_policy, dc_policy_cases, dc_policy_desc);
 static void dc_policy_test(struct kunit *test)
 {
 	const struct dc_policy_case *t = test->param_value;
-	enum dc_reject why = dc_check_policy(t->mode, t->gran, t->hpa, t->len,
+	enum dc_reject why = cxl_dc_check_policy(t->mode, t->gran, t->hpa, t->len,
 					     t->tagged);
 
-	KUNIT_EXPECT_STREQ(test, dc_reject_str[why], dc_reject_str[t->why]);
+	KUNIT_EXPECT_STREQ(test, cxl_dc_reject_str[why], cxl_dc_reject_str[t->why]);
 }
 
 /* --- offers: overlap and groups ------------------------------------------ */
@@ -194,8 +198,7 @@ static void dc_tag_of(u8 n, u8 *tag)
 
 static void dc_unregister_tag(void *group)
 {
-	guard(mutex)(&cxl_dc_tags_lock);
-	rb_erase(&((struct cxl_dc_group *)group)->tag_node, &cxl_dc_tags);
+	cxl_dc_tag_drop(group);
 }
 
 static void dc_group_test(struct kunit *test)
@@ -221,8 +224,7 @@ static void dc_group_test(struct kunit *test)
 
 		KUNIT_ASSERT_NOT_NULL(test, live);
 		dc_tag_of(t->live_tag, live->tag.b);
-		scoped_guard(mutex, &cxl_dc_tags_lock)
-			dc_tag_insert(live);
+		KUNIT_ASSERT_TRUE(test, cxl_dc_tag_claim(live));
 		KUNIT_ASSERT_EQ(test, 0,
 				kunit_add_action_or_reset(test, dc_unregister_tag,
 							  live));
@@ -239,12 +241,13 @@ static void dc_group_test(struct kunit *test)
 			.dcr = &regions[r->region],
 		};
 	}
-	KUNIT_ASSERT_EQ(test, dc_check_offer_overlap(oe, t->n), 0);
-	dc_form_groups(dcd, oe, t->n, false);
+	KUNIT_ASSERT_EQ(test, cxl_dc_check_offer_overlap(oe, t->n), 0);
+	cxl_dc_form_groups(oe, t->n, dc_sharable(dcd));
+	cxl_dc_check_tags_live(oe, t->n);
 
 	for (int i = 0; i < t->n; i++) {
-		KUNIT_EXPECT_STREQ_MSG(test, dc_reject_str[oe[i].why],
-				       dc_reject_str[t->why[i]], "extent %d", i);
+		KUNIT_EXPECT_STREQ_MSG(test, cxl_dc_reject_str[oe[i].why],
+				       cxl_dc_reject_str[t->why[i]], "extent %d", i);
 		if (t->why[i] == DC_OK)
 			KUNIT_EXPECT_EQ_MSG(test, oe[i].seq, t->seq[i],
 					    "extent %d", i);
@@ -271,37 +274,37 @@ static void dc_extent_tree_test(struct kunit *test)
 		e->dpa = i * SZ_4M;
 		e->len = SZ_2M;
 		e->group = g[i];
-		dc_extent_insert(dcr, e);
+		cxl_dc_extent_insert(dcr, e);
 	}
 	e = kunit_kzalloc(test, sizeof(*e), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, e);
 	e->dpa = 16 * SZ_1M;
 	e->len = SZ_2M;
 	e->group = g[3];
-	dc_extent_insert(dcr, e);
+	cxl_dc_extent_insert(dcr, e);
 	KUNIT_EXPECT_EQ(test, dcr->nr_extents, 5);
 
-	KUNIT_EXPECT_TRUE(test, dc_overlaps_live(dcr, 0, SZ_2M));
-	KUNIT_EXPECT_TRUE(test, dc_overlaps_live(dcr, SZ_1M, SZ_2M));
-	KUNIT_EXPECT_FALSE(test, dc_overlaps_live(dcr, SZ_2M, SZ_2M));
-	KUNIT_EXPECT_TRUE(test, dc_overlaps_live(dcr, SZ_2M, SZ_4M));
-	KUNIT_EXPECT_FALSE(test, dc_overlaps_live(dcr, 18 * SZ_1M, SZ_2M));
+	KUNIT_EXPECT_TRUE(test, cxl_dc_overlaps_live(dcr, 0, SZ_2M));
+	KUNIT_EXPECT_TRUE(test, cxl_dc_overlaps_live(dcr, SZ_1M, SZ_2M));
+	KUNIT_EXPECT_FALSE(test, cxl_dc_overlaps_live(dcr, SZ_2M, SZ_2M));
+	KUNIT_EXPECT_TRUE(test, cxl_dc_overlaps_live(dcr, SZ_2M, SZ_4M));
+	KUNIT_EXPECT_FALSE(test, cxl_dc_overlaps_live(dcr, 18 * SZ_1M, SZ_2M));
 
 	/* A range over groups 1 and 2 and a gap. */
-	KUNIT_EXPECT_EQ(test, dc_groups_in_range(dcr, SZ_4M, SZ_8M, NULL,
-						 INT_MAX), 2);
-	KUNIT_EXPECT_EQ(test, dc_groups_in_range(dcr, SZ_4M, SZ_8M, out, 8), 2);
+	KUNIT_EXPECT_EQ(test, cxl_dc_groups_in_range(dcr, SZ_4M, SZ_8M, NULL,
+						     INT_MAX), 2);
+	KUNIT_EXPECT_EQ(test, cxl_dc_groups_in_range(dcr, SZ_4M, SZ_8M, out, 8), 2);
 	KUNIT_EXPECT_PTR_EQ(test, out[0], g[1]);
 	KUNIT_EXPECT_PTR_EQ(test, out[1], g[2]);
 	/* Two extents of one group count once as a group. */
-	KUNIT_EXPECT_EQ(test, dc_groups_in_range(dcr, 12 * SZ_1M, SZ_8M, out,
-						 8), 1);
+	KUNIT_EXPECT_EQ(test, cxl_dc_groups_in_range(dcr, 12 * SZ_1M, SZ_8M, out,
+						     8), 1);
 	KUNIT_EXPECT_PTR_EQ(test, out[0], g[3]);
 	/* Starting inside an extent finds it. */
-	KUNIT_EXPECT_EQ(test, dc_groups_in_range(dcr, SZ_1M, SZ_1M, out, 8), 1);
+	KUNIT_EXPECT_EQ(test, cxl_dc_groups_in_range(dcr, SZ_1M, SZ_1M, out, 8), 1);
 	KUNIT_EXPECT_PTR_EQ(test, out[0], g[0]);
 	/* Nothing there. */
-	KUNIT_EXPECT_EQ(test, dc_groups_in_range(dcr, SZ_2M, SZ_2M, out, 8), 0);
+	KUNIT_EXPECT_EQ(test, cxl_dc_groups_in_range(dcr, SZ_2M, SZ_2M, out, 8), 0);
 }
 
 /* --- chains: the More bit, the cap ---------------------------------------- */
@@ -310,7 +313,7 @@ static void dc_chain_test(struct kunit *test)
 {
 	struct cxl_dc_dev *dcd = kunit_kzalloc(test, sizeof(*dcd), GFP_KERNEL);
 	struct cxl_event_dcd rec = { .event_type = CXL_DC_EVENT_ADD_CAPACITY };
-	unsigned int timeout = dc_chain_timeout_ms;
+	unsigned int timeout = cxl_dc_chain_timeout_ms;
 	struct cxl_dc_chain *c;
 
 	KUNIT_ASSERT_NOT_NULL(test, dcd);
@@ -318,40 +321,40 @@ static void dc_chain_test(struct kunit *test)
 	KUNIT_ASSERT_NOT_NULL(test, dcd->mds);
 	mutex_init(&dcd->lock);
 	INIT_LIST_HEAD(&dcd->closed);
-	INIT_DELAYED_WORK(&dcd->timeout, dc_chain_timeout);
-	dc_chain_timeout_ms = 600000;	/* the timer does not fire here */
+	INIT_DELAYED_WORK(&dcd->timeout, cxl_dc_chain_timeout);
+	cxl_dc_chain_timeout_ms = 600000;	/* the timer does not fire here */
 
 	mutex_lock(&dcd->lock);
 	/* Records with More set gather; nothing is ready to answer. */
 	for (int i = 0; i < 3; i++) {
 		rec.extent.start_dpa = cpu_to_le64(i * SZ_2M);
-		dc_chain_add(dcd, &rec);
+		cxl_dc_chain_add(dcd, &rec);
 	}
 	KUNIT_EXPECT_TRUE(test, list_empty(&dcd->closed));
 	/* More clear closes the offer: one chain, in offered order. */
-	dc_chain_close(dcd);
+	cxl_dc_chain_close(dcd);
 	c = list_first_entry_or_null(&dcd->closed, struct cxl_dc_chain, node);
 	KUNIT_ASSERT_NOT_NULL(test, c);
 	KUNIT_EXPECT_EQ(test, c->nr, 3);
 	KUNIT_EXPECT_EQ(test, le64_to_cpu(c->ext[2].start_dpa), 2 * SZ_2M);
 	KUNIT_EXPECT_EQ(test, c->why, DC_OK);
 	list_del(&c->node);
-	dc_chain_free(c);
+	cxl_dc_chain_free(c);
 
 	/* One record over the cap rejects the whole offer, answered once. */
 	for (int i = 0; i <= CXL_DC_CHAIN_MAX; i++)
-		dc_chain_add(dcd, &rec);
-	dc_chain_close(dcd);
+		cxl_dc_chain_add(dcd, &rec);
+	cxl_dc_chain_close(dcd);
 	c = list_first_entry_or_null(&dcd->closed, struct cxl_dc_chain, node);
 	KUNIT_ASSERT_NOT_NULL(test, c);
 	KUNIT_EXPECT_EQ(test, c->nr, CXL_DC_CHAIN_MAX);
 	KUNIT_EXPECT_EQ(test, c->why, DC_REJECT_CHAIN_CAP);
 	KUNIT_EXPECT_TRUE(test, list_is_singular(&dcd->closed));
 	list_del(&c->node);
-	dc_chain_free(c);
+	cxl_dc_chain_free(c);
 	mutex_unlock(&dcd->lock);
 	cancel_delayed_work_sync(&dcd->timeout);
-	dc_chain_timeout_ms = timeout;
+	cxl_dc_chain_timeout_ms = timeout;
 }
 
 /*
@@ -371,34 +374,34 @@ static void dc_chain_deadline_test(struct kunit *test)
 	dcd->dying = true;	/* no workqueue here: nothing is kicked */
 	mutex_init(&dcd->lock);
 	INIT_LIST_HEAD(&dcd->closed);
-	INIT_DELAYED_WORK(&dcd->timeout, dc_chain_timeout);
+	INIT_DELAYED_WORK(&dcd->timeout, cxl_dc_chain_timeout);
 
 	scoped_guard(mutex, &dcd->lock)
-		dc_chain_add(dcd, &rec);	/* B's first record */
-	dc_chain_timeout(&dcd->timeout.work);	/* A's stale timer */
+		cxl_dc_chain_add(dcd, &rec);	/* B's first record */
+	cxl_dc_chain_timeout(&dcd->timeout.work);	/* A's stale timer */
 	scoped_guard(mutex, &dcd->lock) {
 		KUNIT_EXPECT_NOT_NULL(test, dcd->open);
 		KUNIT_EXPECT_TRUE(test, list_empty(&dcd->closed));
 		if (dcd->open)
 			dcd->open->deadline = jiffies - 1;
 	}
-	dc_chain_timeout(&dcd->timeout.work);	/* B's own deadline */
+	cxl_dc_chain_timeout(&dcd->timeout.work);	/* B's own deadline */
 	cancel_delayed_work_sync(&dcd->timeout);
 	c = list_first_entry_or_null(&dcd->closed, struct cxl_dc_chain, node);
 	KUNIT_ASSERT_NOT_NULL(test, c);
 	KUNIT_EXPECT_EQ(test, c->why, DC_REJECT_CHAIN_TIMEOUT);
 	KUNIT_EXPECT_NULL(test, dcd->open);
 	list_del(&c->node);
-	dc_chain_free(c);
+	cxl_dc_chain_free(c);
 }
 
 static void dc_reject_reasons_test(struct kunit *test)
 {
 	for (int i = 0; i < DC_REJECT_MAX; i++) {
-		KUNIT_EXPECT_NOT_NULL_MSG(test, dc_reject_str[i], "reason %d", i);
+		KUNIT_EXPECT_NOT_NULL_MSG(test, cxl_dc_reject_str[i], "reason %d", i);
 		for (int j = 0; j < i; j++)
-			KUNIT_EXPECT_STRNEQ(test, dc_reject_str[i],
-					    dc_reject_str[j]);
+			KUNIT_EXPECT_STRNEQ(test, cxl_dc_reject_str[i],
+					    cxl_dc_reject_str[j]);
 	}
 	KUNIT_EXPECT_STREQ(test, cxl_dc_reject_reason(-1), "unknown");
 	KUNIT_EXPECT_STREQ(test, cxl_dc_reject_reason(DC_REJECT_MAX), "unknown");
@@ -421,3 +424,6 @@ static struct kunit_suite cxl_dc_extent_rules_suite = {
 };
 
 kunit_test_suite(cxl_dc_extent_rules_suite);
+
+MODULE_DESCRIPTION("KUnit tests for the CXL Dynamic Capacity extent rules");
+MODULE_LICENSE("GPL");
