@@ -41,7 +41,7 @@ TRACE = '/sys/kernel/tracing'
 # A marker's 'function' is tracing_mark_write, or an address without
 # kallsyms.
 _STAMP = re.compile(r'\s(\d+\.\d+): (tracing_mark_write|0x[0-9a-f]+|'
-                    r'cxl_dc_event|cxl_dc_accept|cxl_dc_released): (\S+)')
+                    r'cxl_dynamic_capacity|cxl_dc_accept|cxl_dc_released): (\S+)')
 
 
 def mark(name):
@@ -54,7 +54,7 @@ def stamps(vm):
     out = sh(vm, f'cat {TRACE}/trace; echo > {TRACE}/trace')
     res = []
     for m in _STAMP.finditer(out):
-        what = {'cxl_dc_event': 'event', 'cxl_dc_accept': 'accept',
+        what = {'cxl_dynamic_capacity': 'event', 'cxl_dc_accept': 'accept',
                 'cxl_dc_released': 'released'}.get(m.group(2), m.group(3))
         res.append((float(m.group(1)), what))
     return res
@@ -90,7 +90,7 @@ class Bench:
         self.vm, self.rounds = vm, rounds
         self.t = {}
         sh(vm, f'echo mono > {TRACE}/trace_clock; '
-               f'echo 1 > {TRACE}/events/cxl/cxl_dc_event/enable; '
+               f'echo 1 > {TRACE}/events/cxl/cxl_dynamic_capacity/enable; '
                f'echo 1 > {TRACE}/events/cxl/cxl_dc_accept/enable; '
                f'echo 1 > {TRACE}/events/cxl/cxl_dc_released/enable; '
                f'echo > {TRACE}/trace')

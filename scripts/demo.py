@@ -89,7 +89,7 @@ def main():
                  f'{DEV}/{region}/commit')
 
         step('The fabric manager offers 2 x 128 MiB (QMP cxl-add-dynamic-capacity)')
-        trace_on(vm, 'cxl_dc_event', 'cxl_dc_reject', 'cxl_dc_response')
+        trace_on(vm, 'cxl_dynamic_capacity', 'cxl_dc_reject', 'cxl_dc_response')
         print(vm.add_capacity([(0, 128 * M), (128 * M, 128 * M)]))
         wait_for('the response', lambda: trace_records(vm, 'cxl_dc_response'))
         show(vm, "grep -o 'cxl_dc_.*' /sys/kernel/tracing/trace")

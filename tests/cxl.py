@@ -169,7 +169,7 @@ def dc_stats(vm, dev='*'):
     return {k: int(v) for k, v in (ln.split() for ln in out.splitlines())}
 
 
-DC_EVENTS = ('cxl_dc_event', 'cxl_dc_response', 'cxl_dc_offer',
+DC_EVENTS = ('cxl_dynamic_capacity', 'cxl_dc_response', 'cxl_dc_offer',
              'cxl_dc_accept', 'cxl_dc_reject', 'cxl_dc_release',
              'cxl_dc_released')
 

@@ -255,7 +255,7 @@ static int sysram_take_block(unsigned long pfn, unsigned long nr)
 	/* Walkers that read page contents skip PageOffline pages. */
 	page_offline_begin();
 	for (i = 0; i < nr; i++)
-		__SetPageOffline(pfn_to_page(pfn + i));
+		__folio_set_offline(pfn_folio(pfn + i));
 	page_offline_end();
 	adjust_managed_page_count(pfn_to_page(pfn), -(long)nr);
 	return 0;
@@ -267,7 +267,7 @@ static void sysram_return_block(unsigned long pfn, unsigned long nr)
 	unsigned long i;
 
 	for (i = 0; i < nr; i++)
-		__ClearPageOffline(pfn_to_page(pfn + i));
+		__folio_clear_offline(pfn_folio(pfn + i));
 	free_contig_range(pfn, nr);
 	adjust_managed_page_count(pfn_to_page(pfn), nr);
 }

@@ -16,6 +16,13 @@ def test_dc_partition_matches_qemu(vm):
     assert 'DC region 1 (DPA 0x40000000, 0x40000000 bytes) left unused' in log
 
 
+def test_root_decoder_can_host_dc(vm):
+    """cap_dynamic_ram_1 on root decoders, like cap_ram: tools of the
+    in-flight DCD series look for it."""
+    for cap in ('cap_ram', 'cap_dynamic_ram_1'):
+        assert read(vm, f'{DEV}/decoder0.0/{cap}') == '1', cap
+
+
 def test_dc_region_commits(vm):
     region = create_dc_region(vm, DC_REGION_SIZE)
     assert read(vm, f'{DEV}/{region}/mode') == 'dynamic_ram_1'
@@ -28,10 +35,10 @@ def _responses(vm):
 
 
 def test_offer_answered_once(vm):
-    trace_on(vm, 'cxl_dc_event', 'cxl_dc_response')
+    trace_on(vm, 'cxl_dynamic_capacity', 'cxl_dc_response')
     qmp_ok(vm.add_capacity([(0, 128 * M), (128 * M, 128 * M)]))
     wait_for('one response', lambda: _responses(vm))
-    ev = trace_records(vm, 'cxl_dc_event')
+    ev = trace_records(vm, 'cxl_dynamic_capacity')
     assert [(e['type'], e['more'], e['dpa']) for e in ev] == [
         ('add', '1', '0x0'), ('add', '0', '0x8000000')], ev
     rsp = _responses(vm)
@@ -47,7 +54,7 @@ def test_offer_answered_once(vm):
 
 def test_fifo_offers(vm):
     """Two offers in a row, each answered once, in order."""
-    trace_on(vm, 'cxl_dc_event', 'cxl_dc_response')
+    trace_on(vm, 'cxl_dynamic_capacity', 'cxl_dc_response')
     qmp_ok(vm.add_capacity([(256 * M, 2 * M)]))
     qmp_ok(vm.add_capacity([(512 * M, 2 * M), (514 * M, 2 * M)]))
     wait_for('two responses', lambda: len(_responses(vm)) == 2)

@@ -273,7 +273,8 @@ struct cxl_dc_chain {
  * @offered: extents offered
  * @offer_ns: time spent deciding, answering and activating offers
  * @release_records: release records handled
- * @release_ns: time spent handling release records
+ * @release_ns: time spent handling release records, the policies'
+ *	release callbacks included
  * @rejected: extents rejected, by &enum dc_reject
  * @outcome: release outcomes, by &enum dc_outcome
  * @debugfs: the device's debugfs directory

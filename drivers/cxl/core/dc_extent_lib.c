@@ -1239,6 +1239,7 @@ static void dc_region_work(struct work_struct *work)
 	for (;;) {
 		struct cxl_dc_dev *dcd = dcr->dcd;
 		struct cxl_dc_group *group;
+		u64 t0;
 		u8 ops;
 
 		scoped_guard(mutex, &dcd->lock) {
@@ -1265,12 +1266,21 @@ static void dc_region_work(struct work_struct *work)
 		}
 		if (!ops)
 			continue;
+		t0 = ktime_get_ns();
 		if (ops & DC_OP_ACTIVATE)
 			dc_activate(dcd, group, ops & DC_OP_RECOVERED);
 		else if (ops & DC_OP_FORCE)
 			dc_force_release(dcd, group);
 		else
 			dc_start_release(dcd, group);
+		/* The cost of an offer or a release includes the policy's. */
+		t0 = ktime_get_ns() - t0;
+		scoped_guard(mutex, &dcd->lock) {
+			if (!(ops & DC_OP_ACTIVATE))
+				dcd->release_ns += t0;
+			else if (!(ops & DC_OP_RECOVERED))
+				dcd->offer_ns += t0;
+		}
 	}
 }
 
@@ -1364,7 +1374,7 @@ void cxl_dc_handle_event(struct cxl_memdev_state *mds,
 	struct cxl_dc_dev *dcd = mds->dc.dcd;
 	struct cxl_dc_chain *one;
 
-	trace_cxl_dc_event(mds->cxlds.cxlmd, rec);
+	trace_cxl_dynamic_capacity(mds->cxlds.cxlmd, rec);
 	if (!dcd)
 		return;
 

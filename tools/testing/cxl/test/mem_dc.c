@@ -27,7 +27,8 @@
  * - ``dc_inject_shared_extent``: the same with a sharable sequence number;
  * - ``dc_del_extent``: ask for capacity back (Release Capacity record);
  * - ``dc_force_del_extent``: take capacity back now (Forced Capacity
- *   Release record); the mock forgets the range at once;
+ *   Release record); the mock forgets the range at once; both also take
+ *   ``<dpa>:<length>:<tag>``, with no More flag;
  * - ``dc_inject_raw``: queue one whole event record given as hex (up to
  *   128 bytes, zero padded), to feed the host malformed data; Add Capacity
  *   records in it count as offers like any other;
@@ -42,6 +43,11 @@
  *
  * Every record written is drained by the host before the write returns,
  * as if the event interrupt had fired.
+ *
+ * The sharable memdev's serial number is 0xDCDC.  With the module
+ * parameter ``dc_preload``, every other memdev starts with two 64 MiB
+ * extents accepted: an untagged one at DC region offset 0x8000000 and one
+ * tagged deadbeef-cafe-baad-f00d-fedcba987654 at 0x10000000.
  */
 #include <linux/platform_device.h>
 #include <linux/module.h>
@@ -74,6 +80,22 @@ static int dc_sharable_mem = 2;
 module_param(dc_sharable_mem, int, 0444);
 MODULE_PARM_DESC(dc_sharable_mem,
 		 "cxl_mem.N whose DC region is sharable (-1: none)");
+
+static bool dc_preload;
+module_param(dc_preload, bool, 0444);
+MODULE_PARM_DESC(dc_preload,
+		 "Start each non-sharable mock memdev with two extents accepted");
+
+/* The sharable memdev's serial, where tools look for it */
+#define MOCK_DC_SHARABLE_SERIAL	0xDCDC
+
+/* What dc_preload puts on each non-sharable memdev (DC region offsets) */
+#define MOCK_DC_PRELOAD_UNTAGGED	0x8000000
+#define MOCK_DC_PRELOAD_TAGGED		0x10000000
+#define MOCK_DC_PRELOAD_LEN		SZ_64M
+static const uuid_t mock_dc_preload_tag =
+	UUID_INIT(0xdeadbeef, 0xcafe, 0xbaad,
+		  0xf0, 0x0d, 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54);
 
 struct mock_dc_extent {
 	struct list_head node;
@@ -173,6 +195,45 @@ static void mock_dc_release(void *data)
 	kfree(mdc);
 }
 
+/* The serial of mock memdev @id: @serial, unless it is the sharable one */
+u64 mock_dc_serial(int id, u64 serial)
+{
+	return id >= 0 && id == dc_sharable_mem ? MOCK_DC_SHARABLE_SERIAL :
+						   serial;
+}
+
+/*
+ * dc_preload: the device starts with capacity a host accepted before
+ * (an untagged extent and a tagged one), as after a reboot; the host
+ * reads it back when a policy binds.
+ */
+static int mock_dc_preload(struct mock_dc *mdc)
+{
+	static const struct {
+		u64 offset;
+		const uuid_t *tag;
+	} pre[] = {
+		{ MOCK_DC_PRELOAD_UNTAGGED, &uuid_null },
+		{ MOCK_DC_PRELOAD_TAGGED, &mock_dc_preload_tag },
+	};
+
+	for (int i = 0; i < ARRAY_SIZE(pre); i++) {
+		struct mock_dc_extent *e = kzalloc_obj(*e);
+
+		if (!e)
+			return -ENOMEM;
+		*e = (struct mock_dc_extent) {
+			.dpa = MOCK_DC_BASE + pre[i].offset,
+			.len = MOCK_DC_PRELOAD_LEN,
+			.tag = *pre[i].tag,
+		};
+		list_add_tail(&e->node, &mdc->accepted);
+		mdc->nr_accepted++;
+	}
+	mdc->generation++;
+	return 0;
+}
+
 struct mock_dc *mock_dc_create(struct device *dev, int id)
 {
 	struct mock_dc *mdc;
@@ -193,6 +254,11 @@ struct mock_dc *mock_dc_create(struct device *dev, int id)
 	rc = devm_add_action_or_reset(dev, mock_dc_release, mdc);
 	if (rc)
 		return ERR_PTR(rc);
+	if (dc_preload && id >= 0 && !mdc->sharable) {
+		rc = mock_dc_preload(mdc);
+		if (rc)
+			return ERR_PTR(rc);
+	}
 	return mdc;
 }
 
@@ -654,10 +720,13 @@ static int mock_dc_parse(const char *buf, u8 type, bool want_seq,
 	s = strim(s);
 	while (s && i < ARRAY_SIZE(field))
 		field[i++] = strsep(&s, ":");
-	if (s || i < 4 || (i == 5 && !want_seq))
+	/* A release names no More flag: <dpa>:<length>:<tag> will do. */
+	if (s || i < 3 || (i == 3 && type == CXL_DC_EVENT_ADD_CAPACITY) ||
+	    (i == 5 && !want_seq))
 		goto out;
+	more = 0;
 	if (kstrtou64(field[0], 0, &dpa) || kstrtou64(field[1], 0, &len) ||
-	    kstrtouint(field[3], 0, &more) || more > 1)
+	    (i > 3 && (kstrtouint(field[3], 0, &more) || more > 1)))
 		goto out;
 	if (field[2][0] && strcmp(field[2], "0") && uuid_parse(field[2], &tag))
 		goto out;

@@ -10,6 +10,7 @@ struct attribute_group;
 struct mock_dc;
 
 struct mock_dc *mock_dc_create(struct device *dev, int id);
+u64 mock_dc_serial(int id, u64 serial);
 void mock_dc_attach(struct mock_dc *mdc, struct cxl_memdev_state *mds);
 int mock_dc_mbox(struct mock_dc *mdc, struct cxl_mbox_cmd *cmd);
 int mock_dc_get_event(struct mock_dc *mdc, struct cxl_mbox_cmd *cmd);
