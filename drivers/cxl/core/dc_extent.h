@@ -208,6 +208,7 @@ struct cxl_dc_group {
  * @todo: groups with policy callbacks waiting, oldest first (under
  *	&cxl_dc_dev.lock)
  * @work: the region's worker, on &cxl_dc_dev.policy_wq: runs @todo
+ * @kick_node: entry in &cxl_dc_dev.kick while @work is to be queued
  */
 struct cxl_dc_region {
 	struct cxl_region *cxlr;
@@ -223,6 +224,7 @@ struct cxl_dc_region {
 	struct mutex policy_lock; /* see the lock order at the top */
 	struct list_head todo;
 	struct work_struct work;
+	struct list_head kick_node;
 };
 
 /**
@@ -262,6 +264,7 @@ struct cxl_dc_chain {
  * @work: processes @closed, see dc_process_work()
  * @policy_wq: where the regions' workers run policy callbacks, unbound so
  *	that one region's slow callback holds up no other region
+ * @kick: regions whose worker has callbacks to run, not queued yet
  * @payload: the one Add DC Response / Release DC payload, so that an offer
  *	is answered even when the host is out of memory
  * @dying: the device is going away; nothing new is queued
@@ -289,6 +292,7 @@ struct cxl_dc_dev {
 	struct workqueue_struct *wq;
 	struct work_struct work;
 	struct workqueue_struct *policy_wq;
+	struct list_head kick;
 	struct cxl_mbox_dc_response *payload;
 	bool dying;
 	bool overflowed;

@@ -730,9 +730,10 @@ static void dc_region_uevent(struct cxl_dc_region *dcr,
 }
 
 /*
- * Have the region's worker call the policy for @group (%DC_OP_*).  A
- * forced release replaces an ordinary one still waiting.  Context:
- * dcd->lock held, a policy bound to the group's region.
+ * Have the region's worker call the policy for @group (%DC_OP_*), once
+ * dc_kick_regions() lets it run.  A forced release replaces an ordinary
+ * one still waiting.  Context: dcd->lock held, a policy bound to the
+ * group's region.
  */
 static void dc_queue_op(struct cxl_dc_group *group, u8 op)
 {
@@ -744,7 +745,24 @@ static void dc_queue_op(struct cxl_dc_group *group, u8 op)
 	group->ops |= op;
 	if (list_empty(&group->todo))
 		list_add_tail(&group->todo, &dcr->todo);
-	queue_work(dcr->dcd->policy_wq, &dcr->work);
+	if (list_empty(&dcr->kick_node))
+		list_add_tail(&dcr->kick_node, &dcr->dcd->kick);
+}
+
+/*
+ * Start the workers of the regions that got callbacks to run.  Called
+ * once the device's work for a record is done (and timed): a worker that
+ * preempted the device's work would be counted in both.
+ */
+static void dc_kick_regions(struct cxl_dc_dev *dcd)
+{
+	struct cxl_dc_region *dcr, *next;
+
+	guard(mutex)(&dcd->lock);
+	list_for_each_entry_safe(dcr, next, &dcd->kick, kick_node) {
+		list_del_init(&dcr->kick_node);
+		queue_work(dcd->policy_wq, &dcr->work);
+	}
 }
 
 /*
@@ -1482,6 +1500,7 @@ static void dc_process_work(struct work_struct *work)
 			dcd->release_ns += t0;
 		}
 		cxl_dc_chain_free(chain);
+		dc_kick_regions(dcd);
 	}
 }
 
@@ -1688,6 +1707,7 @@ int cxl_dc_register_policy(struct cxl_region *cxlr,
 		}
 	}
 	/* The recovered groups are in use when this returns. */
+	dc_kick_regions(dcd);
 	flush_work(&dcr->work);
 	return 0;
 }
@@ -1716,6 +1736,7 @@ void cxl_dc_unregister_policy(struct cxl_region *cxlr)
 	scoped_guard(mutex, &dcr->policy_lock)
 	scoped_guard(mutex, &dcd->lock) {
 		dcr->policy = NULL;
+		list_del_init(&dcr->kick_node);
 		list_for_each_entry_safe(group, next, &dcr->groups, node) {
 			bool asked = group->state == CXL_DC_EXTENT_RELEASE_PENDING ||
 				     group->forced ||
@@ -1989,6 +2010,7 @@ int cxl_dc_region_alloc(struct cxl_region *cxlr)
 	INIT_LIST_HEAD(&dcr->groups);
 	mutex_init(&dcr->policy_lock);
 	INIT_LIST_HEAD(&dcr->todo);
+	INIT_LIST_HEAD(&dcr->kick_node);
 	INIT_WORK(&dcr->work, dc_region_work);
 	cxlr->dc = dcr;
 	return 0;
@@ -2089,6 +2111,7 @@ int cxl_dc_dev_create(struct cxl_memdev_state *mds)
 	mutex_init(&dcd->lock);
 	INIT_LIST_HEAD(&dcd->closed);
 	INIT_LIST_HEAD(&dcd->withheld);
+	INIT_LIST_HEAD(&dcd->kick);
 	INIT_DELAYED_WORK(&dcd->timeout, cxl_dc_chain_timeout);
 	INIT_WORK(&dcd->work, dc_process_work);
 	cxl_dc_debugfs_init(dcd, dev);
