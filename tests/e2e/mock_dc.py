@@ -591,6 +591,10 @@ def test_delete_region_gives_capacity_back(vm):
     the device still holds in its DPA range with Release DC.  Both
     regions go, which makes room under the root decoder for the next
     test's two regions on one memdev."""
+    # Whichever device won test_tag_claimed_once_across_devices, each
+    # region holds something: the sharable sets, and one more here.
+    offer(vm, 'plain', chain([(T['plain']['dpa'] + 250 * M, M)],
+                             str(uuid.uuid4())))
     for name in ('shared', 'plain'):
         d = T[name]
         held = mock_extents(vm, name)
