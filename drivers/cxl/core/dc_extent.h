@@ -194,7 +194,7 @@ struct cxl_dc_group {
 /**
  * struct cxl_dc_region - Dynamic Capacity state of one region
  * @cxlr: the region
- * @dcd: the (single) device behind the region
+ * @dcd: the (single) device behind the region, while a policy is bound
  * @policy: the bound policy, NULL when none
  * @data: the policy's data
  * @tag_mode: &enum cxl_dc_tag_mode in force

@@ -1703,6 +1703,7 @@ int cxl_dc_register_policy(struct cxl_region *cxlr,
 		if (rc) {
 			dcr->policy = NULL;
 			dcr->data = NULL;
+			dcr->dcd = NULL;
 			return rc;
 		}
 	}
@@ -1759,6 +1760,8 @@ void cxl_dc_unregister_policy(struct cxl_region *cxlr)
 	}
 	/* The worker may still be on its way to an empty list. */
 	cancel_work_sync(&dcr->work);
+	/* Nothing reaches the device through the region until a rebind. */
+	dcr->dcd = NULL;
 	dc_region_uevent(dcr, &(struct dc_change) { .state = "unbound" });
 }
 EXPORT_SYMBOL_NS_GPL(cxl_dc_unregister_policy, "CXL");
