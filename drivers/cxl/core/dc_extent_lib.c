@@ -705,6 +705,18 @@ static void dc_change_of(struct dc_change *c, const struct cxl_dc_group *g,
 }
 
 /*
+ * Give @group back and say so in @c: ``released``, or ``release-pending``
+ * when the Release DC failed and the group stays.  Context: dcd->lock.
+ */
+static void dc_give_back_change(struct cxl_dc_dev *dcd,
+				struct cxl_dc_group *group, struct dc_change *c)
+{
+	dc_change_of(c, group, true);
+	if (dc_group_give_back(dcd, group))
+		c->state = cxl_dc_state_str[CXL_DC_EXTENT_RELEASE_PENDING];
+}
+
+/*
  * Tell udev what changed in the region: DC_STATE, and for a group
  * DC_OFFSET, DC_LENGTH, DC_EXTENTS and DC_TAG.  Context: no lock of this
  * file held.
@@ -818,9 +830,7 @@ static void dc_activate(struct cxl_dc_dev *dcd, struct cxl_dc_group *group,
 			dev_warn(&dcr->cxlr->dev,
 				 "%s could not use %d extent(s): %d, giving them back\n",
 				 policy->name, group->nr, rc);
-			dc_change_of(&c, group, true);
-			if (dc_group_give_back(dcd, group))
-				c.state = cxl_dc_state_str[CXL_DC_EXTENT_RELEASE_PENDING];
+			dc_give_back_change(dcd, group, &c);
 		}
 	}
 	dc_region_uevent(dcr, &c);
@@ -994,9 +1004,7 @@ void cxl_dc_release_done(struct cxl_dc_group *group)
 			group->done = true;
 			return;
 		}
-		dc_change_of(&c, group, true);
-		if (dc_group_give_back(dcd, group))
-			c.state = cxl_dc_state_str[CXL_DC_EXTENT_RELEASE_PENDING];
+		dc_give_back_change(dcd, group, &c);
 	}
 	dc_region_uevent(dcr, &c);
 }
@@ -1076,9 +1084,7 @@ static void dc_force_release(struct cxl_dc_dev *dcd, struct cxl_dc_group *group)
 			dc_set_state(group, CXL_DC_EXTENT_RELEASE_PENDING);
 			dc_change_of(&c, group, false);
 		} else {
-			dc_change_of(&c, group, true);
-			if (dc_group_give_back(dcd, group))
-				c.state = cxl_dc_state_str[CXL_DC_EXTENT_RELEASE_PENDING];
+			dc_give_back_change(dcd, group, &c);
 		}
 	}
 	dc_region_uevent(dcr, &c);
