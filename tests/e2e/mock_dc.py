@@ -671,6 +671,46 @@ def test_slow_activation_delays_no_other_region(vm):
     agree(vm, 'plain')
 
 
+def test_release_racing_activation_in_one_region(vm):
+    """The same region's worker, unhappy side: while the policy spends 8 s
+    activating group A, a second offer B is answered and waits behind it;
+    the device then asks for B (its activation has not started: it goes
+    back with no call to the policy) and takes A by force (the policy
+    hears force_release only once A's activation returned).  Nothing is
+    left, the mock saw one Release DC (B) and one forced release (A)."""
+    a = T['plain']
+    off_a, off_b = 244 * M, 246 * M
+    before = mock_stats(vm, 'plain')
+    calls = sh(vm, f'cat {POLICY}/log').count('\n')
+    policy(vm, 'activate', 'slow')
+    try:
+        sh(vm, f"""
+            echo {rec(a['dpa'] + off_a, M, str(uuid.uuid4()))} > {PLAT}/{a['plat']}/dc_inject_extent &
+            n=0
+            until grep -q 'activate {a['region']} .*offset={off_a:#x}' {POLICY}/log; do
+                n=$((n + 1)); [ $n -lt 900 ] || exit 1; sleep 0.1
+            done
+            echo {rec(a['dpa'] + off_b, M, str(uuid.uuid4()))} > {PLAT}/{a['plat']}/dc_inject_extent &
+            n=0
+            until [ "$(grep -l -x {off_b:#x} {DEV}/{a['region']}/extent*/offset 2>/dev/null)" ]; do
+                n=$((n + 1)); [ $n -lt 900 ] || exit 1; sleep 0.1
+            done
+            echo {rec(a['dpa'] + off_b, M)} > {PLAT}/{a['plat']}/dc_del_extent &
+            echo {rec(a['dpa'] + off_a, M)} > {PLAT}/{a['plat']}/dc_force_del_extent &
+            wait""", timeout=120)
+    finally:
+        policy(vm, 'activate', 'ok')
+    new = [ln for ln in sh(vm, f'cat {POLICY}/log').splitlines()[calls:]
+           if not ln.startswith('validate')]
+    assert [ln.split()[0] for ln in new] == ['activate', 'force_release'], new
+    assert all(f'offset={off_a:#x}' in ln for ln in new), new
+    assert _state(vm, a, off_a) == [] and _state(vm, a, off_b) == []
+    st = mock_stats(vm, 'plain')
+    assert st['releases'] - before['releases'] == 1, st
+    assert st['forced'] - before['forced'] == 1, st
+    agree(vm, 'plain')
+
+
 def test_open_offer_answered_at_teardown(vm):
     """A device that goes away with an offer still open gets its answer
     first (issue 9, item 6)."""
