@@ -1,0 +1,526 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Copyright(c) 2026 The CXL DCD project authors. */
+#include <linux/device.h>
+#include <linux/list.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/slab.h>
+#include <linux/sizes.h>
+#include <cxl/dc_lib.h>
+#include "cxl.h"
+#include "../dax/bus.h"
+#include "../dax/dax-private.h"
+
+/**
+ * DOC: cxl_region_dax - Dynamic Capacity tag groups as device-dax instances
+ *
+ * A region driver of the CXL region family, picked per region with
+ * ``regionZ/driver_override``, for shared memory and for users who want a
+ * device or a file system (FAMFS over ``fsdev_dax``) rather than System
+ * RAM.  It is the extent library's policy for the region: every accepted
+ * group (the extents of one tag, or one untagged extent) becomes free
+ * capacity of the region's device-dax view, ``regionZ/dax_regionZ``, a
+ * *sparse* dax region whose ``available_size`` is the capacity of its free
+ * groups.
+ *
+ * A device of that dax region takes a group whole by *claim*: writing a tag
+ * to the 0-sized ``daxZ.N/uuid`` gives it every extent of that tag, laid
+ * out in sequence order (the order every host sharing the memory agrees
+ * on), or nothing; writing ``0`` gives it one free untagged extent.  A new
+ * 0-sized seed appears after a claim of the seed.  Writing 0 to
+ * ``daxZ.N/size`` (``daxctl destroy-device``) gives the claim up.  The
+ * claimed device binds to ``device_dax``, ``kmem`` or ``fsdev_dax`` like
+ * any dax device.
+ *
+ * Release: a group no device holds goes back to the device at once.  One
+ * that a device holds stays in use, ``release-pending``, until the device
+ * gives the claim up; then the library confirms the release.  A group the
+ * user gives up without being asked stays free for another claim;
+ * ``regionZ/give_back`` returns free groups to the pool.  A forced release
+ * of a held group revokes the device at once: its driver is unbound, which
+ * tells an fs-dax holder and zaps every mapping (the next access faults
+ * with SIGBUS), and the device is deleted.
+ *
+ * Unbinding tears the dax view down first (every device unbinds and gives
+ * its claim up), then the library forgets the groups; they stay accepted
+ * on the device for the next policy.
+ *
+ * Lock order: the library's per-region policy_lock (around ``activate``,
+ * ``release`` and ``force_release``), the device lock of ``dax_regionZ``,
+ * a dax device's device lock, the dax core's region and device rwsems,
+ * &dax_dc.lock, the library's device lock.  The claim runs under the dax
+ * rwsems and looks its tag up with cxl_dc_find_group(); ``validate`` is
+ * not used, so the library never waits for a lock of this file.
+ */
+
+#define DAX_DC_DRIVER "cxl_region_dax"
+#define DAX_DC_VIEW_DRIVER "cxl_region_dax_view"
+
+/**
+ * struct dax_dc - the policy's state for one region
+ * @cxlr: the region
+ * @view: the region's ``dax_regionZ`` device (a reference is held)
+ * @dax_region: the sparse dax region while @view is bound, under @view's
+ *	device lock
+ * @lock: protects @groups, @available and every &struct dax_dc_group
+ * @groups: the active groups, oldest first
+ * @available: capacity of the groups no device holds
+ */
+struct dax_dc {
+	struct cxl_region *cxlr;
+	struct device *view;
+	struct dax_region *dax_region;
+	struct mutex lock;
+	struct list_head groups;
+	u64 available;
+};
+
+/**
+ * struct dax_dc_group - what the policy keeps per active group
+ * @node: on &dax_dc.groups
+ * @group: the library's group (valid until this policy answers it)
+ * @owner: the dax device holding the group, or NULL while it is free
+ * @size: capacity of the group
+ * @asked: the device wants the group back: answered when @owner lets go
+ * @forced: a forced release is revoking @owner
+ */
+struct dax_dc_group {
+	struct list_head node;
+	struct cxl_dc_group *group;
+	struct dev_dax *owner;
+	u64 size;
+	bool asked;
+	bool forced;
+};
+
+static bool dax_dc_group_free(const struct dax_dc_group *dg)
+{
+	return !dg->owner && !dg->forced;
+}
+
+/* The policy answered the group: forget it.  The caller fixes @available. */
+static void dax_dc_forget(struct dax_dc_group *dg)
+{
+	list_del(&dg->node);
+	cxl_dc_group_set_data(dg->group, NULL);
+	kfree(dg);
+}
+
+/* --- the claim, from the dax core ------------------------------------------- */
+
+static struct dax_dc_group *dax_dc_free_untagged(struct dax_dc *dd)
+{
+	struct dax_dc_group *dg;
+
+	list_for_each_entry(dg, &dd->groups, node)
+		if (dax_dc_group_free(dg) &&
+		    uuid_is_null(cxl_dc_group_tag(dg->group)))
+			return dg;
+	return NULL;
+}
+
+/* The library's tag registry finds the group: no second index here. */
+static struct dax_dc_group *dax_dc_free_tagged(struct dax_dc *dd,
+					       const uuid_t *tag)
+{
+	struct cxl_dc_group *group = cxl_dc_find_group(dd->cxlr, tag);
+	struct dax_dc_group *dg = group ? cxl_dc_group_data(group) : NULL;
+
+	return dg && dax_dc_group_free(dg) ? dg : NULL;
+}
+
+static int dax_dc_claim(struct dax_region *dax_region, struct dev_dax *dev_dax,
+			const uuid_t *tag)
+{
+	struct dax_dc *dd = dax_sparse_region_data(dax_region);
+	struct cxl_dc_extent_info info;
+	struct dax_dc_group *dg;
+	int i, rc;
+
+	guard(mutex)(&dd->lock);
+	if (uuid_is_null(tag))
+		dg = dax_dc_free_untagged(dd);
+	else
+		dg = dax_dc_free_tagged(dd, tag);
+	if (!dg)
+		return -ENOENT;
+	/* Sequence order: the device's page offsets follow it. */
+	for (i = 0; i < cxl_dc_group_nr_extents(dg->group); i++) {
+		cxl_dc_group_extent(dg->group, i, &info);
+		rc = dax_sparse_add_range(dev_dax, &info.hpa);
+		if (rc)
+			return rc;	/* the dax core drops what was added */
+	}
+	dg->owner = dev_dax;
+	dd->available -= dg->size;
+	return 0;
+}
+
+static struct dax_dc_group *dax_dc_owned_by(struct dax_dc *dd,
+					    struct dev_dax *dev_dax)
+{
+	struct dax_dc_group *dg;
+
+	list_for_each_entry(dg, &dd->groups, node)
+		if (dg->owner == dev_dax)
+			return dg;
+	return NULL;
+}
+
+/*
+ * The device gave its claim up (size 0, revoked, or unregistered).  A
+ * group the device asked for is answered now; one being revoked is
+ * answered by force_release; any other is free again.
+ */
+static void dax_dc_unclaim(struct dax_region *dax_region,
+			   struct dev_dax *dev_dax)
+{
+	struct dax_dc *dd = dax_sparse_region_data(dax_region);
+	struct cxl_dc_group *group;
+	struct dax_dc_group *dg;
+
+	guard(mutex)(&dd->lock);
+	dg = dax_dc_owned_by(dd, dev_dax);
+	if (WARN_ON_ONCE(!dg))
+		return;
+	dg->owner = NULL;
+	if (dg->forced)
+		return;
+	if (!dg->asked) {
+		dd->available += dg->size;
+		return;
+	}
+	group = dg->group;
+	dax_dc_forget(dg);
+	cxl_dc_release_done(group);
+}
+
+static resource_size_t dax_dc_available(struct dax_region *dax_region)
+{
+	struct dax_dc *dd = dax_sparse_region_data(dax_region);
+
+	guard(mutex)(&dd->lock);
+	return dd->available;
+}
+
+static const struct dax_sparse_ops dax_dc_sparse_ops = {
+	.claim = dax_dc_claim,
+	.unclaim = dax_dc_unclaim,
+	.available = dax_dc_available,
+};
+
+/* --- the extent library's policy ------------------------------------------------ */
+
+static int dax_dc_activate(struct cxl_region *cxlr, struct cxl_dc_group *group)
+{
+	struct dax_dc *dd = cxl_dc_policy_data(cxlr);
+	struct cxl_dc_extent_info info;
+	struct dax_dc_group *dg;
+	int i;
+
+	dg = kzalloc_obj(*dg);
+	if (!dg)
+		return -ENOMEM;
+	dg->group = group;
+	for (i = 0; i < cxl_dc_group_nr_extents(group); i++) {
+		cxl_dc_group_extent(group, i, &info);
+		dg->size += range_len(&info.hpa);
+	}
+	guard(mutex)(&dd->lock);
+	list_add_tail(&dg->node, &dd->groups);
+	dd->available += dg->size;
+	cxl_dc_group_set_data(group, dg);
+	return 0;
+}
+
+static int dax_dc_release(struct cxl_region *cxlr, struct cxl_dc_group *group)
+{
+	struct dax_dc *dd = cxl_dc_policy_data(cxlr);
+	struct dax_dc_group *dg;
+
+	guard(mutex)(&dd->lock);
+	dg = cxl_dc_group_data(group);
+	if (WARN_ON_ONCE(!dg))
+		return 0;
+	if (dg->owner) {
+		/* Held by a device: answered when the device lets go. */
+		dg->asked = true;
+		return -EBUSY;
+	}
+	dd->available -= dg->size;
+	dax_dc_forget(dg);
+	return 0;
+}
+
+/*
+ * The device took the capacity back.  A free group is simply forgotten; a
+ * held one is revoked first, under the view's device lock, which keeps the
+ * dax region and the holder (only the region's delete frees it) in place.
+ * Once @forced is set nobody else answers the group, and giving the claim
+ * up only clears @owner.
+ */
+static int dax_dc_force_release(struct cxl_region *cxlr,
+				struct cxl_dc_group *group)
+{
+	struct dax_dc *dd = cxl_dc_policy_data(cxlr);
+	struct dev_dax *owner = NULL;
+	struct dax_dc_group *dg;
+	bool asked;
+
+	scoped_guard(mutex, &dd->lock) {
+		dg = cxl_dc_group_data(group);
+		if (!dg)
+			return 0;	/* answered already */
+		if (!dg->owner) {
+			dd->available -= dg->size;
+			dax_dc_forget(dg);
+			return 0;
+		}
+		dg->forced = true;
+	}
+
+	/* Held: a claim needs the view, so it is there. */
+	scoped_guard(device, dd->view) {
+		scoped_guard(mutex, &dd->lock) {
+			owner = dg->owner;
+			if (owner)
+				get_device(&owner->dev);
+		}
+		if (owner) {
+			dev_crit(&cxlr->dev,
+				 "capacity of %s taken back by force: revoking it\n",
+				 dev_name(&owner->dev));
+			dax_sparse_revoke(owner);
+			put_device(&owner->dev);
+		}
+	}
+
+	scoped_guard(mutex, &dd->lock) {
+		WARN_ON_ONCE(dg->owner);
+		asked = dg->asked;
+		dax_dc_forget(dg);
+	}
+	/* A release asked for earlier is still owed: answer it now. */
+	if (asked) {
+		cxl_dc_release_done(group);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+static const struct cxl_dc_policy_ops dax_dc_ops = {
+	.activate = dax_dc_activate,
+	.release = dax_dc_release,
+	.force_release = dax_dc_force_release,
+};
+
+static const struct cxl_dc_policy dax_dc_policy = {
+	.name = DAX_DC_DRIVER,
+	.tag_mode = CXL_DC_TAG_ANY,
+	/* PMD mappings; the library adds the device block size. */
+	.granularity = SZ_2M,
+	.ops = &dax_dc_ops,
+};
+
+/* --- the device-dax view: regionZ/dax_regionZ -------------------------------------- */
+
+static void dax_dc_view_gone(void *data)
+{
+	struct dax_dc *dd = data;
+
+	dd->dax_region = NULL;
+}
+
+static int cxl_region_dax_view_probe(struct device *dev)
+{
+	struct cxl_dax_region *cxlr_dax = to_cxl_dax_region(dev);
+	struct dax_dc *dd = cxl_dc_policy_data(cxlr_dax->cxlr);
+	int nid = phys_to_target_node(cxlr_dax->hpa_range.start);
+	struct dax_region *dax_region;
+	int rc;
+
+	if (!dd)
+		return -ENXIO;
+	if (nid == NUMA_NO_NODE)
+		nid = memory_add_physaddr_to_nid(cxlr_dax->hpa_range.start);
+	/* Runs after the dax region is gone, whose teardown unclaims. */
+	rc = devm_add_action_or_reset(dev, dax_dc_view_gone, dd);
+	if (rc)
+		return rc;
+	dax_region = alloc_dax_sparse_region(dev, cxlr_dax->cxlr->id,
+					     &cxlr_dax->hpa_range, nid, PMD_SIZE,
+					     &dax_dc_sparse_ops, dd);
+	if (!dax_region)
+		return -ENOMEM;
+	dd->view = get_device(dev);
+	dd->dax_region = dax_region;
+	return 0;
+}
+
+static struct cxl_driver cxl_region_dax_view_driver = {
+	.name = DAX_DC_VIEW_DRIVER,
+	.probe = cxl_region_dax_view_probe,
+	.id = CXL_DEVICE_DAX_REGION,
+	.drv = {
+		.suppress_bind_attrs = true,
+	},
+};
+
+/* --- binding ------------------------------------------------------------------------ */
+
+static void dax_dc_free(void *data)
+{
+	struct dax_dc *dd = data;
+
+	/* The policy is unregistered: nothing calls back any more. */
+	while (!list_empty(&dd->groups)) {
+		struct dax_dc_group *dg = list_first_entry(&dd->groups,
+						struct dax_dc_group, node);
+
+		list_del(&dg->node);
+		kfree(dg);
+	}
+	if (dd->view)
+		put_device(dd->view);
+	kfree(dd);
+}
+
+static int cxl_region_dax_probe(struct device *dev)
+{
+	struct cxl_region *cxlr = container_of(dev, struct cxl_region, dev);
+	struct cxl_dax_region *cxlr_dax;
+	struct dax_dc *dd;
+	int rc;
+
+	if (cxlr->mode != CXL_PARTMODE_DYNAMIC_RAM_1)
+		return -ENXIO;
+	rc = devm_cxl_region_enable(cxlr);
+	if (rc)
+		return rc;
+
+	dd = kzalloc_obj(*dd);
+	if (!dd)
+		return -ENOMEM;
+	dd->cxlr = cxlr;
+	mutex_init(&dd->lock);
+	INIT_LIST_HEAD(&dd->groups);
+	/* Freed last: after the policy is unregistered. */
+	rc = devm_add_action_or_reset(dev, dax_dc_free, dd);
+	if (rc)
+		return rc;
+	dev_set_drvdata(dev, dd);
+
+	/* The groups the device already has come back as free capacity. */
+	rc = devm_cxl_dc_register_policy(dev, cxlr, &dax_dc_policy, dd);
+	if (rc)
+		return rc;
+
+	/* Torn down first at unbind: every dax device lets go. */
+	cxlr_dax = devm_cxl_add_dax_region_for(cxlr, DAX_DC_VIEW_DRIVER);
+	if (IS_ERR(cxlr_dax))
+		return PTR_ERR(cxlr_dax);
+	/* The view's driver probed synchronously, unless it failed. */
+	if (!dd->dax_region) {
+		dev_err(dev, "%s did not come up\n", dev_name(&cxlr_dax->dev));
+		return -ENXIO;
+	}
+	return 0;
+}
+
+/* --- regionZ/give_back ------------------------------------------------------------- */
+
+/* "0" is the null tag; anything else must be a whole UUID. */
+static int dax_dc_parse_tag(const char *buf, size_t len, uuid_t *tag)
+{
+	char str[UUID_STRING_LEN + 1];
+
+	if (sysfs_streq(buf, "0")) {
+		uuid_copy(tag, &uuid_null);
+		return 0;
+	}
+	if (len && buf[len - 1] == '\n')
+		len--;
+	if (len != UUID_STRING_LEN)
+		return -EINVAL;
+	memcpy(str, buf, len);
+	str[len] = '\0';
+	return uuid_parse(str, tag);
+}
+
+/*
+ * Free groups go back to the device: a tag gives back that tag's group,
+ * 0 every free untagged extent, "all" every free group.  A group the
+ * device asked for meanwhile is answered by the release path instead.
+ */
+static ssize_t give_back_store(struct device *dev,
+			       struct device_attribute *attr,
+			       const char *buf, size_t len)
+{
+	struct dax_dc *dd = dev_get_drvdata(dev);
+	struct dax_dc_group *dg, *next;
+	bool all = sysfs_streq(buf, "all");
+	int n = 0, rc;
+	uuid_t tag;
+
+	if (!all && dax_dc_parse_tag(buf, len, &tag))
+		return -EINVAL;
+
+	guard(mutex)(&dd->lock);
+	list_for_each_entry_safe(dg, next, &dd->groups, node) {
+		if (!dax_dc_group_free(dg))
+			continue;
+		if (!all && !uuid_equal(cxl_dc_group_tag(dg->group), &tag))
+			continue;
+		rc = cxl_dc_give_back(dg->group);
+		if (rc == -EBUSY)
+			continue;
+		if (rc)
+			return rc;
+		dd->available -= dg->size;
+		dax_dc_forget(dg);
+		n++;
+	}
+	return n ? len : -ENOENT;
+}
+static DEVICE_ATTR_WO(give_back);
+
+static struct attribute *cxl_region_dax_attrs[] = {
+	&dev_attr_give_back.attr,
+	NULL,
+};
+ATTRIBUTE_GROUPS(cxl_region_dax);
+
+static struct cxl_driver cxl_region_dax_driver = {
+	.name = DAX_DC_DRIVER,
+	.probe = cxl_region_dax_probe,
+	.id = CXL_DEVICE_REGION,
+	.drv = {
+		.dev_groups = cxl_region_dax_groups,
+	},
+};
+
+static int __init cxl_region_dax_init(void)
+{
+	int rc;
+
+	rc = cxl_driver_register(&cxl_region_dax_view_driver);
+	if (rc)
+		return rc;
+	rc = cxl_driver_register(&cxl_region_dax_driver);
+	if (rc)
+		cxl_driver_unregister(&cxl_region_dax_view_driver);
+	return rc;
+}
+module_init(cxl_region_dax_init);
+
+static void __exit cxl_region_dax_exit(void)
+{
+	cxl_driver_unregister(&cxl_region_dax_driver);
+	cxl_driver_unregister(&cxl_region_dax_view_driver);
+}
+module_exit(cxl_region_dax_exit);
+
+MODULE_ALIAS_CXL(CXL_DEVICE_REGION);
+MODULE_DESCRIPTION("CXL: Dynamic Capacity tag groups as device-dax instances");
+MODULE_LICENSE("GPL");
+MODULE_IMPORT_NS("CXL");
