@@ -1,0 +1,119 @@
+"""cxl_region_dax against QEMU's DCD (issue #10, must-show 2 and 3): an
+untagged offer claimed with 0 becomes a device-dax instance that a
+program maps and uses; a release QEMU asks for is held while the device
+exists and completes when it is destroyed, after which QEMU offers the
+range again; Debian's daxctl (76.1) lists, reconfigures and destroys a
+claimed device, and kmem's daxZ.N/state onlines it."""
+from cxl import (DC_EVENTS, DEV, G, M, bind, create_dc_region, device_extents,
+                 qmp_ok, read, sh, sysfs_extents, trace_on, trace_records,
+                 wait_for)
+
+R = 'region0'
+DAX = 'cxl_region_dax'
+VIEW = f'{DEV}/{R}/dax_region0/dax_region'
+DAXBUS = '/sys/bus/dax'
+NULL = '00000000-0000-0000-0000-000000000000'
+B = 128 * M  # the guest's memory block: what kmem can hot-plug
+T = 120
+state = {}
+
+
+def _offer(vm, extents):
+    trace_on(vm, *DC_EVENTS)
+    qmp_ok(vm.add_capacity(extents))
+    wait_for('response',
+             lambda: trace_records(vm, 'cxl_dc_response') != [], T)
+    return [r['event'] for r in trace_records(vm)
+            if r['event'] in ('cxl_dc_accept', 'cxl_dc_reject')]
+
+
+def _avail(vm):
+    return int(read(vm, f'{VIEW}/available_size'))
+
+
+def _claim0(vm):
+    dev = read(vm, f'{VIEW}/seed')
+    sh(vm, f'echo 0 > {DAXBUS}/devices/{dev}/uuid')
+    return dev
+
+
+def test_setup(vm):
+    assert create_dc_region(vm, G) == R
+    assert bind(vm, R, DAX) == DAX
+    assert read(vm, f'{VIEW}/seed') == 'dax0.0'
+    assert _avail(vm) == 0
+
+
+def test_untagged_offer_claimed_and_mapped(vm):
+    assert _offer(vm, [(0, B)]) == ['cxl_dc_accept']
+    wait_for('free capacity', lambda: _avail(vm) == B, T)
+    dev = _claim0(vm)
+    assert read(vm, f'{DAXBUS}/devices/{dev}/uuid') == NULL
+    assert int(read(vm, f'{DAXBUS}/devices/{dev}/size')) == B
+    assert _avail(vm) == 0
+    sh(vm, f'echo {dev} > {DAXBUS}/drivers/device_dax/bind')
+    out = sh(vm, f'daxmap /dev/{dev}', timeout=300)
+    assert out.strip() == f'OK {B}', out
+    state['dev'] = dev
+
+
+def test_release_held_while_device_exists(vm):
+    """QEMU asks for the extent back: the device keeps it (and the data)
+    until it is destroyed; then QEMU has it back and offers it again."""
+    dev = state['dev']
+    qmp_ok(vm.release_capacity([(0, B)]))
+    wait_for('release pending', lambda: [e['state'] for e in sysfs_extents(
+        vm, R).values()] == ['release-pending'], T)
+    assert device_extents(vm) != []
+    out = sh(vm, f'daxmap -r /dev/{dev}', timeout=300)
+    assert out.strip() == f'OK {B}', out
+    # What daxctl destroy-device does: unbind, size 0, delete.
+    sh(vm, f'echo {dev} > {DAXBUS}/drivers/device_dax/unbind')
+    sh(vm, f'echo 0 > {DAXBUS}/devices/{dev}/size')
+    wait_for('released', lambda: device_extents(vm) == [], T)
+    assert sysfs_extents(vm, R) == {}
+    assert _offer(vm, [(0, B)]) == ['cxl_dc_accept']
+    wait_for('free capacity', lambda: _avail(vm) == B, T)
+
+
+def test_daxctl_lists_reconfigures_and_destroys(vm):
+    dev = _claim0(vm)
+    sh(vm, f'echo {dev} > {DAXBUS}/drivers/device_dax/bind')
+    out = sh(vm, 'daxctl list -R -D')
+    assert f'"chardev":"{dev}"' in out.replace(' ', ''), out
+    assert f'"size":{B}' in out.replace(' ', ''), out
+    # System RAM and back.
+    sh(vm, f'daxctl reconfigure-device --mode=system-ram {dev}', timeout=T)
+    assert 'System RAM (kmem)' in sh(vm, 'cat /proc/iomem')
+    wait_for('online', lambda: read(
+        vm, f'{DAXBUS}/devices/{dev}/state') != 'unplugged', T)
+    sh(vm, f'daxctl reconfigure-device --mode=devdax -f {dev}', timeout=T)
+    assert 'System RAM (kmem)' not in sh(vm, 'cat /proc/iomem')
+    # destroy-device gives the claim up; the group stays, free.
+    sh(vm, f'daxctl disable-device {dev} && daxctl destroy-device {dev}')
+    assert _avail(vm) == B
+    assert device_extents(vm) != []
+    state['free'] = True
+
+
+def test_kmem_state_onlines_a_claimed_device(vm):
+    dev = _claim0(vm)
+    # As daxctl does: new_id lets kmem take a device-type dax device.
+    sh(vm, f'echo {dev} > {DAXBUS}/drivers/kmem/new_id; '
+           f'[ -e {DAXBUS}/devices/{dev}/driver ] || '
+           f'echo {dev} > {DAXBUS}/drivers/kmem/bind')
+    assert sh(vm, f'basename $(readlink {DAXBUS}/devices/{dev}/driver)'
+              ).strip() == 'kmem'
+    st = f'{DAXBUS}/devices/{dev}/state'
+    if read(vm, st) != 'unplugged':
+        sh(vm, f'echo unplugged > {st}', timeout=T)
+    sh(vm, f'echo online_movable > {st}', timeout=T)
+    assert read(vm, st) == 'online_movable'
+    assert 'System RAM (kmem)' in sh(vm, 'cat /proc/iomem')
+    sh(vm, f'echo unplugged > {st}', timeout=T)
+    sh(vm, f'echo {dev} > {DAXBUS}/drivers/kmem/unbind')
+    sh(vm, f'echo 0 > {DAXBUS}/devices/{dev}/size')
+    # Given back on the user's word, and QEMU agrees.
+    sh(vm, f'echo 0 > {DEV}/{R}/give_back')
+    wait_for('given back', lambda: device_extents(vm) == [], T)
+    assert _avail(vm) == 0
