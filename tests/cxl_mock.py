@@ -129,6 +129,24 @@ def first_region(vm, mems, size, skip=()):
     return None
 
 
+def shared_and_plain_regions(vm, mems, size):
+    """Two one-way DC regions of size under one root decoder: one on the
+    sharable memdev (cxl_mem.2), one on another mock memdev."""
+    roots = one_way_roots(vm)
+    assert roots, 'no one-way RAM root decoder'
+    for root in roots:
+        a = create_region(vm, mems['cxl_mem.2'], root, size)
+        if not a:
+            continue
+        for plat in sorted(mems):
+            if plat == 'cxl_mem.2' or plat in AUTO_REGION_MEMS:
+                continue
+            b = create_region(vm, mems[plat], root, size)
+            if b:
+                return a, b
+    raise AssertionError(f'no two DC regions fit: {mems} {roots}')
+
+
 def one_way_roots(vm):
     """Root decoders that can hold a one-way RAM-class region."""
     return sh(vm, f'cd {DEV}; for d in decoder0.*; do '

@@ -8,9 +8,8 @@ test the mock has seen no protocol violation and agrees with the guest."""
 import uuid
 
 from cxl import DEV, M, bind, read, sh, sysfs_extents, unbind, wait_for
-from cxl_mock import (AUTO_REGION_MEMS, PLAT, T, agree, chain, create_region,
-                      discover, knob, mock_extents, mock_stats, offer,
-                      one_way_roots, rec)
+from cxl_mock import (PLAT, T, agree, chain, discover, knob, mock_extents,
+                      mock_stats, offer, rec, shared_and_plain_regions)
 
 VM_ARGS = {'mock': True}
 DAX = 'cxl_region_dax'
@@ -83,21 +82,7 @@ def test_setup(vm):
     T.clear()
     mems = discover(vm)
     assert 'cxl_mem.2' in mems, mems
-    for root in one_way_roots(vm):
-        a = create_region(vm, mems['cxl_mem.2'], root, 256 * M)
-        if not a:
-            continue
-        for plat in sorted(mems):
-            if plat == 'cxl_mem.2' or plat in AUTO_REGION_MEMS:
-                continue
-            b = create_region(vm, mems[plat], root, 256 * M)
-            if b:
-                break
-        else:
-            continue
-        break
-    else:
-        raise AssertionError(f'no two DC regions fit: {mems}')
+    a, b = shared_and_plain_regions(vm, mems, 256 * M)
     T['shared'], T['plain'] = a, b
     for d in (a, b):
         eq(bind(vm, d['region'], DAX), DAX)

@@ -12,7 +12,7 @@ from cxl import DC_EVENTS, DEV, M, POLICY, Skip, policy, sh, sysfs_extents, \
     trace_on, trace_records, wait_for
 from cxl_mock import (AUTO_REGION_MEMS, K, PLAT, T, knob, accepted, agree, chain, discover,
                       create_region, mock_extents, mock_stats, offer,
-                      one_way_roots, rec, rejects)
+                      rec, rejects, shared_and_plain_regions)
 
 VM_ARGS = {'mock': True}
 
@@ -24,24 +24,8 @@ def test_setup(vm):
     assert 'cxl_mem.2' in mems, mems
     st = sh(vm, f'cat {PLAT}/cxl_mem.2/dc_stats')
     assert 'sharable 1' in st, st
-    roots = one_way_roots(vm)
-    assert roots, 'no one-way RAM root decoder'
     # The sharable memdev first, then any other one under the same root.
-    for root in roots:
-        a = create_region(vm, mems['cxl_mem.2'], root, 256 * M)
-        if not a:
-            continue
-        for plat in sorted(mems):
-            if plat == 'cxl_mem.2' or plat in AUTO_REGION_MEMS:
-                continue
-            b = create_region(vm, mems[plat], root, 256 * M)
-            if b:
-                break
-        else:
-            continue
-        break
-    else:
-        raise AssertionError(f'no two DC regions fit: {mems} {roots}')
+    a, b = shared_and_plain_regions(vm, mems, 256 * M)
     T['shared'], T['plain'] = a, b
     assert a['dpa'] == 2 << 30 and b['dpa'] == 2 << 30, (a, b)
     for d in T.values():
