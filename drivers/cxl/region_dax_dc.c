@@ -59,20 +59,16 @@
 /**
  * struct dax_dc - the policy's state for one region
  * @cxlr: the region
- * @view: the region's ``dax_regionZ`` device (a reference is held)
- * @dax_region: the sparse dax region while @view is bound, under @view's
- *	device lock
- * @lock: protects @groups, @available and every &struct dax_dc_group
+ * @view: the region's ``dax_regionZ`` device once its driver probed (a
+ *	reference is held)
+ * @lock: protects @groups and every &struct dax_dc_group
  * @groups: the active groups, oldest first
- * @available: capacity of the groups no device holds
  */
 struct dax_dc {
 	struct cxl_region *cxlr;
 	struct device *view;
-	struct dax_region *dax_region;
-	struct mutex lock;
+	struct mutex lock; /* see above and the DOC block's lock order */
 	struct list_head groups;
-	u64 available;
 };
 
 /**
@@ -98,7 +94,7 @@ static bool dax_dc_group_free(const struct dax_dc_group *dg)
 	return !dg->owner && !dg->forced;
 }
 
-/* The policy answered the group: forget it.  The caller fixes @available. */
+/* The policy answered the group: forget it. */
 static void dax_dc_forget(struct dax_dc_group *dg)
 {
 	list_del(&dg->node);
@@ -152,7 +148,6 @@ static int dax_dc_claim(struct dax_region *dax_region, struct dev_dax *dev_dax,
 			return rc;	/* the dax core drops what was added */
 	}
 	dg->owner = dev_dax;
-	dd->available -= dg->size;
 	return 0;
 }
 
@@ -184,23 +179,25 @@ static void dax_dc_unclaim(struct dax_region *dax_region,
 	if (WARN_ON_ONCE(!dg))
 		return;
 	dg->owner = NULL;
-	if (dg->forced)
+	if (dg->forced || !dg->asked)
 		return;
-	if (!dg->asked) {
-		dd->available += dg->size;
-		return;
-	}
 	group = dg->group;
 	dax_dc_forget(dg);
 	cxl_dc_release_done(group);
 }
 
+/* Read on available_size and create, not on the claim: a walk is fine. */
 static resource_size_t dax_dc_available(struct dax_region *dax_region)
 {
 	struct dax_dc *dd = dax_sparse_region_data(dax_region);
+	struct dax_dc_group *dg;
+	resource_size_t free = 0;
 
 	guard(mutex)(&dd->lock);
-	return dd->available;
+	list_for_each_entry(dg, &dd->groups, node)
+		if (dax_dc_group_free(dg))
+			free += dg->size;
+	return free;
 }
 
 static const struct dax_sparse_ops dax_dc_sparse_ops = {
@@ -228,7 +225,6 @@ static int dax_dc_activate(struct cxl_region *cxlr, struct cxl_dc_group *group)
 	}
 	guard(mutex)(&dd->lock);
 	list_add_tail(&dg->node, &dd->groups);
-	dd->available += dg->size;
 	cxl_dc_group_set_data(group, dg);
 	return 0;
 }
@@ -247,7 +243,6 @@ static int dax_dc_release(struct cxl_region *cxlr, struct cxl_dc_group *group)
 		dg->asked = true;
 		return -EBUSY;
 	}
-	dd->available -= dg->size;
 	dax_dc_forget(dg);
 	return 0;
 }
@@ -272,7 +267,6 @@ static int dax_dc_force_release(struct cxl_region *cxlr,
 		if (!dg)
 			return 0;	/* answered already */
 		if (!dg->owner) {
-			dd->available -= dg->size;
 			dax_dc_forget(dg);
 			return 0;
 		}
@@ -324,37 +318,24 @@ static const struct cxl_dc_policy dax_dc_policy = {
 
 /* --- the device-dax view: regionZ/dax_regionZ -------------------------------------- */
 
-static void dax_dc_view_gone(void *data)
-{
-	struct dax_dc *dd = data;
-
-	dd->dax_region = NULL;
-}
-
 static int cxl_region_dax_view_probe(struct device *dev)
 {
 	struct cxl_dax_region *cxlr_dax = to_cxl_dax_region(dev);
 	struct dax_dc *dd = cxl_dc_policy_data(cxlr_dax->cxlr);
 	int nid = phys_to_target_node(cxlr_dax->hpa_range.start);
 	struct dax_region *dax_region;
-	int rc;
 
 	if (!dd)
 		return -ENXIO;
 	if (nid == NUMA_NO_NODE)
 		nid = memory_add_physaddr_to_nid(cxlr_dax->hpa_range.start);
-	/* Runs after the dax region is gone, whose teardown unclaims. */
-	rc = devm_add_action_or_reset(dev, dax_dc_view_gone, dd);
-	if (rc)
-		return rc;
+	/* Before any claim: force_release takes the view's device lock. */
+	if (!dd->view)
+		dd->view = get_device(dev);
 	dax_region = alloc_dax_sparse_region(dev, cxlr_dax->cxlr->id,
 					     &cxlr_dax->hpa_range, nid, PMD_SIZE,
 					     &dax_dc_sparse_ops, dd);
-	if (!dax_region)
-		return -ENOMEM;
-	dd->view = get_device(dev);
-	dd->dax_region = dax_region;
-	return 0;
+	return dax_region ? 0 : -ENOMEM;
 }
 
 static struct cxl_driver cxl_region_dax_view_driver = {
@@ -420,7 +401,7 @@ static int cxl_region_dax_probe(struct device *dev)
 	if (IS_ERR(cxlr_dax))
 		return PTR_ERR(cxlr_dax);
 	/* The view's driver probed synchronously, unless it failed. */
-	if (!dd->dax_region) {
+	if (!device_is_bound(&cxlr_dax->dev)) {
 		dev_err(dev, "%s did not come up\n", dev_name(&cxlr_dax->dev));
 		return -ENXIO;
 	}
@@ -428,24 +409,6 @@ static int cxl_region_dax_probe(struct device *dev)
 }
 
 /* --- regionZ/give_back ------------------------------------------------------------- */
-
-/* "0" is the null tag; anything else must be a whole UUID. */
-static int dax_dc_parse_tag(const char *buf, size_t len, uuid_t *tag)
-{
-	char str[UUID_STRING_LEN + 1];
-
-	if (sysfs_streq(buf, "0")) {
-		uuid_copy(tag, &uuid_null);
-		return 0;
-	}
-	if (len && buf[len - 1] == '\n')
-		len--;
-	if (len != UUID_STRING_LEN)
-		return -EINVAL;
-	memcpy(str, buf, len);
-	str[len] = '\0';
-	return uuid_parse(str, tag);
-}
 
 /*
  * Free groups go back to the device: a tag gives back that tag's group,
@@ -462,7 +425,7 @@ static ssize_t give_back_store(struct device *dev,
 	int n = 0, rc;
 	uuid_t tag;
 
-	if (!all && dax_dc_parse_tag(buf, len, &tag))
+	if (!all && dax_sparse_parse_tag(buf, len, &tag))
 		return -EINVAL;
 
 	guard(mutex)(&dd->lock);
@@ -476,7 +439,6 @@ static ssize_t give_back_store(struct device *dev,
 			continue;
 		if (rc)
 			return rc;
-		dd->available -= dg->size;
 		dax_dc_forget(dg);
 		n++;
 	}

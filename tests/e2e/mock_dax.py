@@ -78,6 +78,18 @@ def hpa(vm, d, dpa):
     return int(read(vm, f'{DEV}/{d["region"]}/resource'), 0) + dpa - d['dpa']
 
 
+def claimed_pair(vm, d, off):
+    """Offer a group of two 2 MiB extents at DC offset off of region d
+    under a new tag, claim it; returns (device, tag, DPA of the group)."""
+    tag = str(uuid.uuid4())
+    base = d['dpa'] + off
+    offer(vm, 'plain', chain([(base, 2 * M), (base + 2 * M, 2 * M)], tag))
+    wait_for('free capacity', lambda: avail(vm, d) == 4 * M)
+    dev, err = claim(vm, d, tag)
+    eq(err, '')
+    return dev, tag, base
+
+
 def test_setup(vm):
     T.clear()
     mems = discover(vm)
@@ -221,12 +233,7 @@ def test_user_destroy_keeps_group_free_then_give_back(vm):
 
 def test_forced_release_revokes_claimed_device(vm):
     d = T['plain']
-    tag = str(uuid.uuid4())
-    base = d['dpa'] + 32 * M
-    offer(vm, 'plain', chain([(base, 2 * M), (base + 2 * M, 2 * M)], tag))
-    wait_for('free capacity', lambda: avail(vm, d) == 4 * M)
-    dev, err = claim(vm, d, tag)
-    eq(err, '')
+    dev, tag, base = claimed_pair(vm, d, 32 * M)
     before = mock_stats(vm, 'plain')
     knob(vm, 'plain', 'dc_force_del_extent', f'{base:#x}:{2 * M:#x}:{tag}')
     wait_for('device revoked', lambda: vm.run(
@@ -236,6 +243,40 @@ def test_forced_release_revokes_claimed_device(vm):
     # What the device left of the group went back with Release DC.
     eq(sysfs_extents(vm, d['region']), {})
     eq(avail(vm, d), 0)
+    agree(vm, 'plain')
+
+
+def test_forced_release_of_a_held_release(vm):
+    """The device asks for a claimed group (held, release-pending), then
+    takes part of it by force: the holder is revoked, the owed release is
+    answered once, and what the device left goes back."""
+    d = T['plain']
+    dev, tag, base = claimed_pair(vm, d, 40 * M)
+    before = mock_stats(vm, 'plain')
+    knob(vm, 'plain', 'dc_del_extent', f'{base:#x}:{4 * M:#x}:{tag}')
+    wait_for('release pending', lambda: [e['state'] for e in sysfs_extents(
+        vm, d['region']).values()] == ['release-pending'] * 2)
+    eq(mock_stats(vm, 'plain')['releases'], before['releases'])
+    knob(vm, 'plain', 'dc_force_del_extent', f'{base:#x}:{2 * M:#x}:{tag}')
+    wait_for('device revoked', lambda: vm.run(
+        f'test -e {DAXBUS}/{dev}/uuid && '
+        f'[ "$(cat {DAXBUS}/{dev}/size)" != 0 ]')[0] != 0)
+    wait_for('all gone', lambda: sysfs_extents(vm, d['region']) == {})
+    eq(mock_extents(vm, 'plain'), [])
+    eq(avail(vm, d), 0)
+    agree(vm, 'plain')
+
+
+def test_forced_release_of_a_free_group(vm):
+    d = T['plain']
+    base = d['dpa'] + 48 * M
+    offer(vm, 'plain', [rec(base, 2 * M)])
+    wait_for('free capacity', lambda: avail(vm, d) == 2 * M)
+    knob(vm, 'plain', 'dc_force_del_extent', f'{base:#x}:{2 * M:#x}:0')
+    wait_for('gone', lambda: sysfs_extents(vm, d['region']) == {})
+    eq(avail(vm, d), 0)
+    # The seed claims nothing of it.
+    eq(claim(vm, d, 0)[1], 'No such file')
     agree(vm, 'plain')
 
 
@@ -297,12 +338,7 @@ def test_claim_racing_release_never_half_claimed(vm):
 
 def test_unbind_keeps_extents_and_rebind_recovers_them(vm):
     d = T['plain']
-    tag = str(uuid.uuid4())
-    base = d['dpa'] + 96 * M
-    offer(vm, 'plain', chain([(base, 2 * M), (base + 2 * M, 2 * M)], tag))
-    wait_for('free capacity', lambda: avail(vm, d) == 4 * M)
-    dev, err = claim(vm, d, tag)
-    eq(err, '')
+    dev, tag, base = claimed_pair(vm, d, 96 * M)
     before = mock_stats(vm, 'plain')
     unbind(vm, d['region'])
     sh(vm, f'! test -e {view(d)}')
