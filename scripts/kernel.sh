@@ -19,7 +19,7 @@ TREE=$BUILD/linux
 PKG=linux-source-7.3
 GIT="git -C $TREE -c user.name=cxl-dcd -c user.email=cxl-dcd@localhost"
 OVERLAY_DIRS="drivers include tools Documentation"
-TEST_MODULES="tools/testing/cxl/dc_policy"
+TEST_MODULES="tools/testing/cxl/dc_policy tools/testing/cxl/dax_holder"
 
 log() { echo "[kernel] $*" >&2; }
 

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Copyright(c) 2026 The CXL DCD project authors. */
+#include <linux/delay.h>
 #include <linux/device.h>
+#include <linux/ioport.h>
 #include <linux/list.h>
+#include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/slab.h>
@@ -39,11 +42,18 @@
  * ``regionZ/give_back`` returns free groups to the pool.  A forced release
  * of a held group revokes the device at once: its driver is unbound, which
  * tells an fs-dax holder and zaps every mapping (the next access faults
- * with SIGBUS), and the device is deleted.
+ * with SIGBUS), and the device is deleted.  A device bound to ``kmem`` has
+ * its memory unplugged first, all of it or none; while that fails (pages
+ * that cannot move), the device stays and the revoke is retried with
+ * growing pauses, and the library gives the rest back once it succeeds.
+ * Memory that is still System RAM is never answered for: a device whose
+ * memory some driver left online leaves its group *stranded*, in use and
+ * never given back (logged as critical).
  *
- * Unbinding tears the dax view down first (every device unbinds and gives
- * its claim up), then the library forgets the groups; they stay accepted
- * on the device for the next policy.
+ * Unbinding first revokes every device holding a group (kmem unplugs,
+ * waiting for pinned memory as ``cxl_region_sysram`` does), then tears
+ * the dax view down, then the library forgets the groups; they stay
+ * accepted on the device for the next policy.
  *
  * Lock order: the library's per-region policy_lock (around ``activate``,
  * ``release`` and ``force_release``), the device lock of ``dax_regionZ``,
@@ -61,14 +71,20 @@
  * @cxlr: the region
  * @view: the region's ``dax_regionZ`` device once its driver probed (a
  *	reference is held)
- * @lock: protects @groups and every &struct dax_dc_group
+ * @retry: revokes again what a forced release could not revoke yet
+ * @lock: protects the fields below and every &struct dax_dc_group
  * @groups: the active groups, oldest first
+ * @tries: failed revoke attempts in a row, for the retry's pause
+ * @dying: unbinding: no claim, no retry
  */
 struct dax_dc {
 	struct cxl_region *cxlr;
 	struct device *view;
+	struct delayed_work retry;
 	struct mutex lock; /* see above and the DOC block's lock order */
 	struct list_head groups;
+	unsigned int tries;
+	bool dying;
 };
 
 /**
@@ -79,6 +95,10 @@ struct dax_dc {
  * @size: capacity of the group
  * @asked: the device wants the group back: answered when @owner lets go
  * @forced: a forced release is revoking @owner
+ * @owed: the forced release could not revoke @owner at once and answered
+ *	-EBUSY: answered when @owner lets go
+ * @stranded: @owner let go with the memory still System RAM: in use until
+ *	reboot, never answered nor given back
  */
 struct dax_dc_group {
 	struct list_head node;
@@ -87,11 +107,13 @@ struct dax_dc_group {
 	u64 size;
 	bool asked;
 	bool forced;
+	bool owed;
+	bool stranded;
 };
 
 static bool dax_dc_group_free(const struct dax_dc_group *dg)
 {
-	return !dg->owner && !dg->forced;
+	return !dg->owner && !dg->forced && !dg->stranded;
 }
 
 /* The policy answered the group: forget it. */
@@ -134,6 +156,8 @@ static int dax_dc_claim(struct dax_region *dax_region, struct dev_dax *dev_dax,
 	int i, rc;
 
 	guard(mutex)(&dd->lock);
+	if (dd->dying)
+		return -ENXIO;
 	if (uuid_is_null(tag))
 		dg = dax_dc_free_untagged(dd);
 	else
@@ -163,9 +187,29 @@ static struct dax_dc_group *dax_dc_owned_by(struct dax_dc *dd,
 }
 
 /*
+ * kmem unplugs before it unbinds (see dax_sparse_revoke()), but it leaves
+ * memory it cannot remove at unbind online: never hand that out again.
+ */
+static bool dax_dc_still_ram(struct dax_dc_group *dg)
+{
+	struct cxl_dc_extent_info info;
+	int i;
+
+	for (i = 0; i < cxl_dc_group_nr_extents(dg->group); i++) {
+		cxl_dc_group_extent(dg->group, i, &info);
+		if (region_intersects(info.hpa.start, range_len(&info.hpa),
+				      IORESOURCE_SYSTEM_RAM,
+				      IORES_DESC_NONE) != REGION_DISJOINT)
+			return true;
+	}
+	return false;
+}
+
+/*
  * The device gave its claim up (size 0, revoked, or unregistered).  A
- * group the device asked for is answered now; one being revoked is
- * answered by force_release; any other is free again.
+ * group the device asked for, or one a forced release owes an answer, is
+ * answered now; one being revoked is answered by force_release; any other
+ * is free again.
  */
 static void dax_dc_unclaim(struct dax_region *dax_region,
 			   struct dev_dax *dev_dax)
@@ -179,11 +223,18 @@ static void dax_dc_unclaim(struct dax_region *dax_region,
 	if (WARN_ON_ONCE(!dg))
 		return;
 	dg->owner = NULL;
-	if (dg->forced || !dg->asked)
+	if (dax_dc_still_ram(dg)) {
+		dev_crit(&dd->cxlr->dev,
+			 "%s let go of memory still online: kept until reboot\n",
+			 dev_name(&dev_dax->dev));
+		dg->stranded = true;
 		return;
-	group = dg->group;
-	dax_dc_forget(dg);
-	cxl_dc_release_done(group);
+	}
+	if (dg->owed || (!dg->forced && dg->asked)) {
+		group = dg->group;
+		dax_dc_forget(dg);
+		cxl_dc_release_done(group);
+	}
 }
 
 /* Read on available_size and create, not on the claim: a walk is fine. */
@@ -238,7 +289,7 @@ static int dax_dc_release(struct cxl_region *cxlr, struct cxl_dc_group *group)
 	dg = cxl_dc_group_data(group);
 	if (WARN_ON_ONCE(!dg))
 		return 0;
-	if (dg->owner) {
+	if (dg->owner || dg->stranded) {
 		/* Held by a device: answered when the device lets go. */
 		dg->asked = true;
 		return -EBUSY;
@@ -247,50 +298,122 @@ static int dax_dc_release(struct cxl_region *cxlr, struct cxl_dc_group *group)
 	return 0;
 }
 
+/* Pause before the next revoke attempt: 0.5 s, doubling, at most 10 s. */
+#define DAX_DC_RETRY_MAX_MS 10000
+
+static unsigned long dax_dc_retry_delay(unsigned int tries)
+{
+	return msecs_to_jiffies(min(500U << min(tries, 5U),
+				    (unsigned int)DAX_DC_RETRY_MAX_MS));
+}
+
+/*
+ * Take @dg's device out of use, under the view's device lock, which keeps
+ * the dax region and the holder (only the region's delete frees it) in
+ * place.  Returns 0 once nobody holds @dg, or the driver's error (kmem
+ * could not unplug the memory) with the device as it was.
+ */
+static int dax_dc_revoke(struct dax_dc *dd, struct dax_dc_group *dg)
+{
+	struct dev_dax *owner;
+	int rc = 0;
+
+	guard(device)(dd->view);
+	scoped_guard(mutex, &dd->lock) {
+		owner = dg->owner;
+		if (owner)
+			get_device(&owner->dev);
+	}
+	if (owner) {
+		rc = dax_sparse_revoke(owner);
+		put_device(&owner->dev);
+	}
+	return rc;
+}
+
+/* The first group a device holds (all: also those not owed). */
+static struct dax_dc_group *dax_dc_next_held(struct dax_dc *dd, bool all)
+{
+	struct dax_dc_group *dg;
+
+	guard(mutex)(&dd->lock);
+	list_for_each_entry(dg, &dd->groups, node)
+		if (dg->owner && (all || dg->owed))
+			return dg;
+	return NULL;
+}
+
+/* Revoke again what a forced release owes, until it goes. */
+static void dax_dc_retry(struct work_struct *work)
+{
+	struct dax_dc *dd = container_of(work, struct dax_dc, retry.work);
+	struct dax_dc_group *dg;
+	bool again = false;
+
+	/* Unbinding cancels this work before it revokes everything. */
+	while ((dg = dax_dc_next_held(dd, false))) {
+		/* Answered by dax_dc_unclaim() when it works. */
+		if (dax_dc_revoke(dd, dg)) {
+			again = true;
+			break;
+		}
+	}
+	guard(mutex)(&dd->lock);
+	if (!again) {
+		dd->tries = 0;
+		return;
+	}
+	if (!dd->dying)
+		schedule_delayed_work(&dd->retry,
+				      dax_dc_retry_delay(dd->tries++));
+}
+
 /*
  * The device took the capacity back.  A free group is simply forgotten; a
- * held one is revoked first, under the view's device lock, which keeps the
- * dax region and the holder (only the region's delete frees it) in place.
- * Once @forced is set nobody else answers the group, and giving the claim
- * up only clears @owner.
+ * held one is revoked first.  Once @forced is set nobody else answers the
+ * group until this returns, and giving the claim up only clears @owner.
+ * When the revoke fails (kmem could not unplug), the group is @owed, the
+ * answer is -EBUSY, and the retry work revokes again until it goes.
  */
 static int dax_dc_force_release(struct cxl_region *cxlr,
 				struct cxl_dc_group *group)
 {
 	struct dax_dc *dd = cxl_dc_policy_data(cxlr);
-	struct dev_dax *owner = NULL;
 	struct dax_dc_group *dg;
 	bool asked;
+	int rc;
 
 	scoped_guard(mutex, &dd->lock) {
 		dg = cxl_dc_group_data(group);
 		if (!dg)
 			return 0;	/* answered already */
-		if (!dg->owner) {
+		if (!dg->owner && !dg->stranded) {
 			dax_dc_forget(dg);
 			return 0;
 		}
 		dg->forced = true;
+		if (dg->owner)
+			dev_crit(&cxlr->dev,
+				 "capacity of %s taken back by force: revoking it\n",
+				 dev_name(&dg->owner->dev));
 	}
 
 	/* Held: a claim needs the view, so it is there. */
-	scoped_guard(device, dd->view) {
-		scoped_guard(mutex, &dd->lock) {
-			owner = dg->owner;
-			if (owner)
-				get_device(&owner->dev);
-		}
-		if (owner) {
-			dev_crit(&cxlr->dev,
-				 "capacity of %s taken back by force: revoking it\n",
-				 dev_name(&owner->dev));
-			dax_sparse_revoke(owner);
-			put_device(&owner->dev);
-		}
-	}
+	rc = dax_dc_revoke(dd, dg);
 
 	scoped_guard(mutex, &dd->lock) {
-		WARN_ON_ONCE(dg->owner);
+		if (dg->owner || dg->stranded) {
+			/* Still in use: answered when the device lets go. */
+			if (dg->owner)
+				dev_crit(&cxlr->dev,
+					 "%s still in use (%d): retrying\n",
+					 dev_name(&dg->owner->dev), rc);
+			dg->owed = !dg->stranded;
+			if (dg->owed && !dd->dying)
+				mod_delayed_work(system_wq, &dd->retry,
+						 dax_dc_retry_delay(0));
+			return -EBUSY;
+		}
 		asked = dg->asked;
 		dax_dc_forget(dg);
 	}
@@ -335,7 +458,16 @@ static int cxl_region_dax_view_probe(struct device *dev)
 	dax_region = alloc_dax_sparse_region(dev, cxlr_dax->cxlr->id,
 					     &cxlr_dax->hpa_range, nid, PMD_SIZE,
 					     &dax_dc_sparse_ops, dd);
-	return dax_region ? 0 : -ENOMEM;
+	if (!dax_region)
+		return -ENOMEM;
+	/*
+	 * ndctl's cxl list -N looks for the extents in dax_regionZ, where
+	 * the in-flight series puts them: links there to regionZ/extentZ.N
+	 * show them without a second object per extent.  A courtesy.
+	 */
+	if (cxl_dc_mirror_extents(cxlr_dax->cxlr, &dev->kobj))
+		dev_warn(dev, "extents not shown here\n");
+	return 0;
 }
 
 static struct cxl_driver cxl_region_dax_view_driver = {
@@ -349,11 +481,42 @@ static struct cxl_driver cxl_region_dax_view_driver = {
 
 /* --- binding ------------------------------------------------------------------------ */
 
+/*
+ * Unbinding, before the view goes: no more claims, and every device lets
+ * go of its group through a revoke, so that kmem unplugs its memory
+ * rather than leave it online.  Memory that cannot go yet (pinned pages)
+ * is waited for, idly, as cxl_region_sysram's unbind waits: once unbinding
+ * returns, the capacity may go back to the device.
+ */
+static void dax_dc_revoke_all(void *data)
+{
+	struct dax_dc *dd = data;
+	struct dax_dc_group *dg;
+	unsigned int tries = 0;
+
+	/* The links go before the view does. */
+	cxl_dc_mirror_extents(dd->cxlr, NULL);
+	scoped_guard(mutex, &dd->lock)
+		dd->dying = true;
+	cancel_delayed_work_sync(&dd->retry);
+	while ((dg = dax_dc_next_held(dd, true))) {
+		int rc = dax_dc_revoke(dd, dg);
+
+		if (!rc)
+			continue;
+		if (!tries)
+			dev_warn(&dd->cxlr->dev,
+				 "unbind waits for memory still in use (%d)\n", rc);
+		msleep(jiffies_to_msecs(dax_dc_retry_delay(tries++)));
+	}
+}
+
 static void dax_dc_free(void *data)
 {
 	struct dax_dc *dd = data;
 
 	/* The policy is unregistered: nothing calls back any more. */
+	cancel_delayed_work_sync(&dd->retry);
 	while (!list_empty(&dd->groups)) {
 		struct dax_dc_group *dg = list_first_entry(&dd->groups,
 						struct dax_dc_group, node);
@@ -385,6 +548,7 @@ static int cxl_region_dax_probe(struct device *dev)
 	dd->cxlr = cxlr;
 	mutex_init(&dd->lock);
 	INIT_LIST_HEAD(&dd->groups);
+	INIT_DELAYED_WORK(&dd->retry, dax_dc_retry);
 	/* Freed last: after the policy is unregistered. */
 	rc = devm_add_action_or_reset(dev, dax_dc_free, dd);
 	if (rc)
@@ -405,7 +569,8 @@ static int cxl_region_dax_probe(struct device *dev)
 		dev_err(dev, "%s did not come up\n", dev_name(&cxlr_dax->dev));
 		return -ENXIO;
 	}
-	return 0;
+	/* Run first at unbind: devices let go before the view goes. */
+	return devm_add_action_or_reset(dev, dax_dc_revoke_all, dd);
 }
 
 /* --- regionZ/give_back ------------------------------------------------------------- */
@@ -430,16 +595,27 @@ static ssize_t give_back_store(struct device *dev,
 
 	guard(mutex)(&dd->lock);
 	list_for_each_entry_safe(dg, next, &dd->groups, node) {
+		struct cxl_dc_group *group = dg->group;
+
 		if (!dax_dc_group_free(dg))
 			continue;
-		if (!all && !uuid_equal(cxl_dc_group_tag(dg->group), &tag))
+		if (!all && !uuid_equal(cxl_dc_group_tag(group), &tag))
 			continue;
-		rc = cxl_dc_give_back(dg->group);
-		if (rc == -EBUSY)
-			continue;
-		if (rc)
+		/*
+		 * Once cxl_dc_give_back() succeeds the library may free the
+		 * group at any moment: forget it first.  A release that
+		 * comes meanwhile waits for &dax_dc.lock.
+		 */
+		cxl_dc_group_set_data(group, NULL);
+		rc = cxl_dc_give_back(group);
+		if (rc) {
+			cxl_dc_group_set_data(group, dg);
+			if (rc == -EBUSY)
+				continue;
 			return rc;
-		dax_dc_forget(dg);
+		}
+		list_del(&dg->node);
+		kfree(dg);
 		n++;
 	}
 	return n ? len : -ENOENT;

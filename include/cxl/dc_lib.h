@@ -81,6 +81,7 @@
  * called from any context that may sleep and holds no such lock.
  */
 
+struct kobject;
 struct cxl_region;
 struct cxl_dc_group;
 
@@ -162,6 +163,7 @@ struct cxl_dc_group *cxl_dc_find_group(struct cxl_region *cxlr,
 typedef int (*cxl_dc_group_fn)(struct cxl_dc_group *group, void *arg);
 int cxl_dc_walk_groups(struct cxl_region *cxlr, cxl_dc_group_fn fn,
 		       void *arg);
+int cxl_dc_mirror_extents(struct cxl_region *cxlr, struct kobject *dir);
 /**
  * struct cxl_dc_policy - a region policy: what it is, and its decisions
  * @name: policy name for logs and trace records

@@ -117,3 +117,47 @@ def test_kmem_state_onlines_a_claimed_device(vm):
     sh(vm, f'echo 0 > {DEV}/{R}/give_back')
     wait_for('given back', lambda: device_extents(vm) == [], T)
     assert _avail(vm) == 0
+
+
+HOLDER = '/sys/kernel/debug/cxl_dax_holder'
+
+
+def _holder(vm, op, arg):
+    rc, out = vm.run(f'{{ echo {arg} > {HOLDER}/{op}; }} 2>&1', timeout=T)
+    assert rc == 0, (op, arg, out, sh(vm, f'cat {HOLDER}/log'))
+
+
+def test_fsdev_holder_reads_and_writes_the_memory(vm):
+    """FAMFS readiness (must-show 4) on memory QEMU backs: a claimed device
+    binds to fsdev_dax, a test-only fs-dax holder takes it with
+    fs_dax_get() and, page by page through dax_direct_access() as iomap
+    does, writes a pattern over all of it and reads it back.  (QEMU sends
+    no tags, so its groups have one extent: the range boundaries and the
+    forced release are in tests/e2e/mock_dax_users.py.)"""
+    assert _offer(vm, [(B, B)]) == ['cxl_dc_accept']
+    wait_for('free capacity', lambda: _avail(vm) == B, T)
+    dev = _claim0(vm)
+    # As famfs does: take the device from whatever driver into fsdev_dax.
+    sh(vm, f'echo {dev} > {DAXBUS}/drivers/fsdev_dax/new_id; '
+           f'[ -e {DAXBUS}/devices/{dev}/driver ] || '
+           f'echo {dev} > {DAXBUS}/drivers/fsdev_dax/bind')
+    assert sh(vm, f'basename $(readlink {DAXBUS}/devices/{dev}/driver)'
+              ).strip() == 'fsdev_dax'
+    sh(vm, 'insmod /bin/cxl_dax_test_holder.ko')
+    _holder(vm, 'hold', f'/dev/{dev}')
+    # A second holder is refused.
+    rc, _ = vm.run(f'echo /dev/{dev} > {HOLDER}/hold')
+    assert rc != 0
+    _holder(vm, 'pattern', f'0 {B:#x} 0x5eed')
+    _holder(vm, 'check', f'0 {B:#x} 0x5eed')
+    _holder(vm, 'phys', 0)
+    start = int(read(vm, f'{DAXBUS}/devices/{dev}/mapping0/start'), 0)
+    log = sh(vm, f'cat {HOLDER}/log').splitlines()
+    assert f'pattern 0x0+{B:#x} ok' in log, log
+    assert f'phys 0x0 {start:#x}' in log, log
+    _holder(vm, 'let_go', 1)
+    sh(vm, f'echo {dev} > {DAXBUS}/drivers/fsdev_dax/unbind; '
+           f'echo 0 > {DAXBUS}/devices/{dev}/size; '
+           f'echo 0 > {DEV}/{R}/give_back; rmmod cxl_dax_test_holder')
+    wait_for('given back', lambda: device_extents(vm) == [], T)
+    assert _avail(vm) == 0

@@ -203,6 +203,8 @@ struct cxl_dc_group {
  * @groups: live groups, oldest first (under &cxl_dc_dev.lock)
  * @nr_extents: number of live extents
  * @next_id: N of the next extentZ.N
+ * @mirror: a directory of the policy's that shows every extentZ.N as a
+ *	link too, see cxl_dc_mirror_extents() (under &cxl_dc_dev.lock)
  * @policy_lock: held across every policy callback for the region, so that
  *	they run one at a time, in order, and unregistering waits for them
  * @todo: groups with policy callbacks waiting, oldest first (under
@@ -221,6 +223,7 @@ struct cxl_dc_region {
 	struct list_head groups;
 	int nr_extents;
 	int next_id;
+	struct kobject *mirror;
 	struct mutex policy_lock; /* see the lock order at the top */
 	struct list_head todo;
 	struct work_struct work;
@@ -411,6 +414,9 @@ int cxl_dc_group_still_held(struct cxl_dc_dev *dcd,
 struct cxl_dc_extent *cxl_dc_extent_alloc(u64 dpa, u64 len, u64 hpa, u16 seq);
 void cxl_dc_extent_publish(struct cxl_dc_region *dcr,
 			   struct cxl_dc_extent *ext);
+void cxl_dc_extent_unpublish(struct cxl_dc_region *dcr,
+			     struct cxl_dc_extent *ext);
+void cxl_dc_mirror_drop(struct cxl_dc_region *dcr);
 void cxl_dc_debugfs_init(struct cxl_dc_dev *dcd, struct device *dev);
 
 /* dc_extent_lib.c */

@@ -285,9 +285,7 @@ static void dc_group_unlink(struct cxl_dc_group *group)
 	for (int i = 0; i < group->nr; i++) {
 		rb_erase(&group->ext[i]->node, &dcr->extents);
 		dcr->nr_extents--;
-		/* Its directory may have failed to appear (publish) */
-		if (group->ext[i]->kobj.state_in_sysfs)
-			kobject_del(&group->ext[i]->kobj);
+		cxl_dc_extent_unpublish(dcr, group->ext[i]);
 	}
 	list_del(&group->node);
 	/* Gone from the device: no callback for it is due any more. */
@@ -1762,6 +1760,7 @@ void cxl_dc_unregister_policy(struct cxl_region *cxlr)
 				dc_withhold(dcd, group);
 			dc_group_unlink(group);
 		}
+		cxl_dc_mirror_drop(dcr);
 		dcr->data = NULL;
 	}
 	/* The worker may still be on its way to an empty list. */

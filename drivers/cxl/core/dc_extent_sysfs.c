@@ -110,16 +110,101 @@ struct cxl_dc_extent *cxl_dc_extent_alloc(u64 dpa, u64 len, u64 hpa, u16 seq)
 	return ext;
 }
 
+static void dc_mirror_link(struct cxl_dc_region *dcr,
+			   struct cxl_dc_extent *ext)
+{
+	if (dcr->mirror && ext->kobj.state_in_sysfs &&
+	    sysfs_create_link(dcr->mirror, &ext->kobj,
+			      kobject_name(&ext->kobj)))
+		dev_warn(&dcr->cxlr->dev, "no link for extent %d\n", ext->id);
+}
+
+static void dc_mirror_unlink(struct cxl_dc_region *dcr,
+			     struct cxl_dc_extent *ext)
+{
+	if (dcr->mirror && ext->kobj.state_in_sysfs)
+		sysfs_remove_link(dcr->mirror, kobject_name(&ext->kobj));
+}
+
 /* A sysfs directory is a courtesy: failing to add one loses nothing. */
 void cxl_dc_extent_publish(struct cxl_dc_region *dcr,
 			   struct cxl_dc_extent *ext)
 {
+	lockdep_assert_held(&dcr->dcd->lock);
 	ext->id = dcr->next_id++;
 	if (kobject_add(&ext->kobj, &dcr->cxlr->dev.kobj, "extent%d.%d",
-			dcr->cxlr->id, ext->id))
+			dcr->cxlr->id, ext->id)) {
 		dev_warn(&dcr->cxlr->dev, "no sysfs entry for extent %d\n",
 			 ext->id);
+		return;
+	}
+	dc_mirror_link(dcr, ext);
 }
+
+void cxl_dc_extent_unpublish(struct cxl_dc_region *dcr,
+			     struct cxl_dc_extent *ext)
+{
+	lockdep_assert_held(&dcr->dcd->lock);
+	/* Its directory may have failed to appear (publish) */
+	if (!ext->kobj.state_in_sysfs)
+		return;
+	dc_mirror_unlink(dcr, ext);
+	kobject_del(&ext->kobj);
+}
+
+/* Every link in the mirror goes, and the mirror with them. */
+void cxl_dc_mirror_drop(struct cxl_dc_region *dcr)
+{
+	struct rb_node *n;
+
+	lockdep_assert_held(&dcr->dcd->lock);
+	if (!dcr->mirror)
+		return;
+	for (n = rb_first(&dcr->extents); n; n = rb_next(n))
+		dc_mirror_unlink(dcr, rb_entry(n, struct cxl_dc_extent, node));
+	kobject_put(dcr->mirror);
+	dcr->mirror = NULL;
+}
+
+/**
+ * cxl_dc_mirror_extents() - show the region's extents in a policy's device
+ * @cxlr: a region with a policy bound
+ * @dir: the directory of a device the policy shows the region through
+ *	(its ``dax_regionZ``, say), or NULL to stop
+ *
+ * Every live ``regionZ/extentZ.N`` gets a link of the same name in @dir,
+ * kept as extents come and go, for tools that look for the extents there.
+ * Until the policy stops it, or unregisters, the library holds a reference
+ * on @dir.  A link that fails to appear is logged and loses nothing.
+ *
+ * Context: process context, no CXL lock held.
+ * Return: 0, -ENXIO (no policy bound) or -EBUSY (another mirror is set).
+ */
+int cxl_dc_mirror_extents(struct cxl_region *cxlr, struct kobject *dir)
+{
+	struct cxl_dc_region *dcr = cxlr->dc;
+	struct cxl_dc_dev *dcd;
+	struct rb_node *n;
+
+	scoped_guard(rwsem_read, &cxl_rwsem.region)
+		dcd = dcr ? cxl_dc_region_dev(cxlr) : NULL;
+	if (!dcd)
+		return -ENXIO;
+	guard(mutex)(&dcd->lock);
+	if (!dcr->policy || dcr->dcd != dcd)
+		return -ENXIO;
+	if (!dir) {
+		cxl_dc_mirror_drop(dcr);
+		return 0;
+	}
+	if (dcr->mirror)
+		return -EBUSY;
+	dcr->mirror = kobject_get(dir);
+	for (n = rb_first(&dcr->extents); n; n = rb_next(n))
+		dc_mirror_link(dcr, rb_entry(n, struct cxl_dc_extent, node));
+	return 0;
+}
+EXPORT_SYMBOL_NS_GPL(cxl_dc_mirror_extents, "CXL");
 
 /* Only ever called on region devices: the group sits in region_groups[]. */
 static struct cxl_region *dc_to_region(struct device *dev)
