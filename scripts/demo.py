@@ -7,7 +7,11 @@ show what the kernel did with the offer: one trace record per event
 record, and exactly one Add DC Response for the offer.  Then a user's
 whole story with cxl_region_sysram: bind the policy, the fabric manager
 offers 1 GiB, MemTotal grows, a program uses the new memory, the fabric
-manager takes it back, MemTotal shrinks."""
+manager takes it back, MemTotal shrinks.  Then the same region with
+cxl_region_dax: the fabric manager offers 128 MiB, a user claims it into a
+device-dax instance, daxctl lists it, a program maps it and checks a
+pattern, kmem puts it online as System RAM and takes it back offline, the
+user destroys the device, and the fabric manager takes the extent back."""
 import argparse
 import os
 import sys
@@ -15,18 +19,23 @@ import sys
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(TOP, 'scripts'), os.path.join(TOP, 'tests')]
 from vm import VM  # noqa: E402
-from cxl import (DEV, G, M, SYSRAM, bind, create_dc_region,  # noqa: E402
-                 device_extents, meminfo, memory_blocks, node_of_block,
-                 region_base, sh, trace_on, trace_records, wait_for)
+from cxl import (DEV, G, M, MEMORY, SYSRAM, bind,  # noqa: E402
+                 block_size, create_dc_region, device_extents, meminfo,
+                 memory_blocks, node_of_block, read, region_base, sh,
+                 sysfs_extents, trace_on, trace_records, wait_for)
+
+DAX = 'cxl_region_dax'
+DAXBUS = '/sys/bus/dax'
+B = 128 * M  # one memory block of the guest: what kmem can hot-plug
 
 
 def step(title):
     print(f'\n=== {title}', flush=True)
 
 
-def show(vm, cmd):
+def show(vm, cmd, timeout=60):
     print(f'guest# {cmd}')
-    print(sh(vm, cmd).rstrip())
+    print(sh(vm, cmd, timeout=timeout).rstrip())
 
 
 def mib(n):
@@ -66,6 +75,86 @@ def sysram_story(vm, region):
     print(f'MemTotal: {mib(after)} ({mib(after - grown)})')
 
 
+def dax_story(vm, region):
+    z = region[len('region'):]
+    view = f'{DEV}/{region}/dax_region{z}/dax_region'
+
+    step('Pick the device-dax policy for the same region: unbind '
+         f'{SYSRAM}, then driver_override')
+    show(vm, f'echo {region} > /sys/bus/cxl/drivers/{SYSRAM}/unbind')
+    show(vm, f'echo {DAX} > {DEV}/{region}/driver_override')
+    show(vm, f'echo {region} > /sys/bus/cxl/drivers_probe')
+    show(vm, f'basename $(readlink {DEV}/{region}/driver); '
+             f'ls {DEV}/{region}/dax_region{z}/dax_region; '
+             f'cat {view}/available_size {view}/seed')
+
+    step('The fabric manager offers 128 MiB: free capacity of the dax '
+         'region, no device holds it yet')
+    print(vm.add_capacity([(0, B)]))
+    wait_for('free capacity',
+             lambda: int(read(vm, f'{view}/available_size')) == B,
+             timeout=120)
+    show(vm, f'cat {view}/available_size; '
+             f'grep -H . {DEV}/{region}/extent*/length '
+             f'{DEV}/{region}/extent*/state')
+
+    dev = read(vm, f'{view}/seed')
+    d = f'{DAXBUS}/devices/{dev}'
+    step(f'Claim it: write the tag (0: one untagged extent) to the seed '
+         f'{dev}\'s uuid')
+    show(vm, f'echo 0 > {d}/uuid')
+    show(vm, f'cat {d}/uuid {d}/size; cat {d}/mapping0/start '
+             f'{d}/mapping0/end; cat {view}/available_size {view}/seed')
+    show(vm, f'echo {dev} > {DAXBUS}/drivers/device_dax/bind')
+    show(vm, 'daxctl list -R -D')
+
+    step(f'A program maps /dev/{dev}, writes a pattern over all 128 MiB '
+         'and reads it back')
+    print(f'guest# daxmap /dev/{dev}')
+    print(sh(vm, f'daxmap /dev/{dev}', timeout=600).rstrip())
+
+    step('kmem puts the device online as System RAM (Debian\'s daxctl), '
+         'then takes it offline again')
+    start, bs = int(read(vm, f'{d}/mapping0/start'), 0), block_size(vm)
+    blocks = ' '.join(f'{MEMORY}/memory{n}/state'
+                      for n in range(start // bs, (start + B) // bs))
+    before = meminfo(vm)
+    show(vm, f'daxctl reconfigure-device --mode=system-ram {dev}',
+         timeout=300)
+    show(vm, f'grep "System RAM (kmem)" /proc/iomem; cat {blocks}')
+    grown = meminfo(vm)
+    print(f'MemTotal: {mib(grown)} (+{mib(grown - before)})')
+    show(vm, f'daxctl reconfigure-device --mode=devdax -f {dev}',
+         timeout=300)
+    show(vm, f'basename $(readlink {d}/driver); '
+             'grep -c "System RAM (kmem)" /proc/iomem; true')
+    print(f'MemTotal: {mib(meminfo(vm))}')
+
+    step('The user destroys the device as daxctl destroy-device does '
+         f'(disable, size 0; {dev} itself stays, as upstream keeps a dax '
+         'region\'s first device): the capacity is free again, still on '
+         'the device')
+    # daxctl 76.1 would then also delete dax0.0, which the kernel keeps
+    # (as upstream does: EBUSY), and report that as an error; ndctl 81's
+    # daxctl expects it.  So the size is written here.
+    show(vm, f'daxctl disable-device {dev} && echo 0 > {d}/size')
+    show(vm, f'cat {d}/size {d}/uuid {view}/available_size; '
+             f'cat {DEV}/{region}/extent*/state')
+
+    step('The fabric manager takes the extent back (QMP '
+         'cxl-release-dynamic-capacity): nobody holds it, so the kernel '
+         'answers at once with Release DC')
+    trace_on(vm, 'cxl_dc_release', 'cxl_dc_released')
+    print(vm.release_capacity([(0, B)]))
+    wait_for('released', lambda: device_extents(vm) == [], timeout=120)
+    assert sysfs_extents(vm, region) == {}
+    show(vm, "grep -o 'cxl_dc_release.*' /sys/kernel/tracing/trace")
+    show(vm, f'ls {DEV}/{region} | grep extent || echo "no extents"; '
+             f'cat {view}/available_size; '
+             'echo "extents the device holds: '
+             '$(cat /sys/kernel/debug/cxl/*/dc_extents | wc -l)"')
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--kernel', default=os.path.join(TOP, 'out', 'bzImage'))
@@ -101,6 +190,7 @@ def main():
                  lambda: len(trace_records(vm, 'cxl_dc_response')) == 2)
         show(vm, "grep -o 'cxl_dc_response.*' /sys/kernel/tracing/trace")
         sysram_story(vm, region)
+        dax_story(vm, region)
         print('\ndemo complete')
 
 

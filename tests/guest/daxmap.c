@@ -8,9 +8,18 @@
  * 3 when the memory was taken away meanwhile, "OK again" otherwise.
  * With -r it only verifies a pattern an earlier run wrote with that seed.
  *
+ * With -t FILE (touch) it checks no data, for addresses that are not RAM
+ * (a cxl_test mock's): it reads one byte of every page of the mapping,
+ * prints "MAPPED <bytes> <first byte>", waits until FILE exists, then
+ * reads every page again with a SIGBUS handler installed and prints
+ * "SIGBUS at <offset>" (exit 3) when the mapping was taken away meanwhile,
+ * "no fault" (exit 0) when it was not.  A SIGBUS on the first pass prints
+ * "SIGBUS before mapped at <offset>" (exit 4).
+ *
  * usage: daxmap [-s SEED] [-r] [-w FILE] /dev/daxZ.N
+ *        daxmap -t FILE /dev/daxZ.N
  * Exit status: 0 ok, 1 verification failure, 2 usage or setup error,
- * 3 SIGBUS.
+ * 3 SIGBUS, 4 SIGBUS on the first touch.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -25,11 +34,68 @@
 #include <unistd.h>
 
 static sigjmp_buf bus_jmp;
+static volatile uintptr_t bus_addr;
 
-static void on_sigbus(int sig)
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
 {
 	(void)sig;
+	(void)uc;
+	bus_addr = (uintptr_t)si->si_addr;
 	siglongjmp(bus_jmp, 1);
+}
+
+static void catch_sigbus(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_sigbus;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+}
+
+static void wait_for_file(const char *path)
+{
+	struct stat st;
+
+	while (stat(path, &st))
+		usleep(100000);
+}
+
+/* Read one byte of every page; returns the first. */
+static unsigned char touch(volatile unsigned char *p, size_t len)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE), off;
+	unsigned char first = p[0];
+
+	for (off = pg; off < len; off += pg)
+		(void)p[off];
+	return first;
+}
+
+/* -t: map, touch, wait, touch again: see the header. */
+static int touch_mode(volatile unsigned char *p, size_t len, const char *file)
+{
+	static volatile int second;
+	unsigned char first;
+
+	catch_sigbus();
+	if (sigsetjmp(bus_jmp, 1)) {
+		printf("SIGBUS %sat %#lx\n", second ? "" : "before mapped ",
+		       (unsigned long)(bus_addr - (uintptr_t)p));
+		fflush(stdout);
+		return second ? 3 : 4;
+	}
+	first = touch(p, len);
+	printf("MAPPED %zu %#x\n", len, first);
+	fflush(stdout);
+	wait_for_file(file);
+	second = 1;
+	touch(p, len);
+	printf("no fault\n");
+	fflush(stdout);
+	return 0;
 }
 
 static unsigned long long dev_size(const char *path)
@@ -68,24 +134,25 @@ static size_t pattern(volatile uint64_t *p, size_t len, uint64_t seed,
 
 int main(int argc, char **argv)
 {
-	static const char *wait_file;
+	static const char *wait_file, *touch_file;
 	static uint64_t seed = 0x5a5a5a5a12345678ull;
 	static int verify_only;
 	int opt, fd;
-	struct stat st;
 	size_t len, bad;
 	void *p;
 
-	while ((opt = getopt(argc, argv, "s:rw:")) != -1) {
+	while ((opt = getopt(argc, argv, "s:rw:t:")) != -1) {
 		switch (opt) {
 		case 's': seed = strtoull(optarg, NULL, 0); break;
 		case 'r': verify_only = 1; break;
 		case 'w': wait_file = optarg; break;
+		case 't': touch_file = optarg; break;
 		default: return 2;
 		}
 	}
 	if (optind != argc - 1) {
-		fprintf(stderr, "usage: daxmap [-s SEED] [-r] [-w FILE] DEV\n");
+		fprintf(stderr, "usage: daxmap [-s SEED] [-r] [-w FILE] DEV\n"
+				"       daxmap -t FILE DEV\n");
 		return 2;
 	}
 	len = dev_size(argv[optind]);
@@ -99,7 +166,9 @@ int main(int argc, char **argv)
 		perror("mmap");
 		return 2;
 	}
-	signal(SIGBUS, on_sigbus);
+	if (touch_file)
+		return touch_mode(p, len, touch_file);
+	catch_sigbus();
 	if (sigsetjmp(bus_jmp, 1)) {
 		printf("SIGBUS\n");
 		fflush(stdout);
@@ -118,8 +187,7 @@ int main(int argc, char **argv)
 		return 0;
 	printf("HELD\n");
 	fflush(stdout);
-	while (stat(wait_file, &st))
-		usleep(100000);
+	wait_for_file(wait_file);
 	bad = pattern(p, len, seed, 0);
 	printf(bad ? "BAD again\n" : "OK again\n");
 	return bad ? 1 : 0;
