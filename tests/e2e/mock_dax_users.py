@@ -243,6 +243,30 @@ def test_unbind_unplugs_kmem_then_rebind_recovers(vm):
     agree(vm, 'plain')
 
 
+def test_uuid_of_a_non_dc_dax_device_cannot_be_written(vm):
+    """cxl_test's auto RAM region through dax_cxl (the kernel's module, as
+    ndctl's CXL tests load it: cxl_test builds none): an ordinary dax
+    device reads the null uuid, and a write gives -EOPNOTSUPP."""
+    sh(vm, 'insmod /lib/modules/real/dax_cxl.ko')
+    devs = wait_for('a dax_cxl device', lambda: [
+        p for p in sh(vm, f'ls {DAXBUS}/devices').split()
+        if read(vm, f'{region_of(vm, p)}/mode') == 'ram'])
+    dev = devs[0]
+    eq(read(vm, f'{DAXBUS}/devices/{dev}/uuid'),
+       '00000000-0000-0000-0000-000000000000')
+    rc, out = vm.run(f'{{ echo 0 > {DAXBUS}/devices/{dev}/uuid; }} 2>&1')
+    assert rc != 0 and 'Operation not supported' in out, out
+    rc, out = vm.run(f'{{ echo {uuid.uuid4()} > '
+                     f'{DAXBUS}/devices/{dev}/uuid; }} 2>&1')
+    assert rc != 0 and 'Operation not supported' in out, out
+
+
+def region_of(vm, dev):
+    """The cxl region above a dax device: its dax region's parent."""
+    return sh(vm, f'dirname $(dirname $(readlink -f {DAXBUS}/devices/{dev}))'
+              ).strip()
+
+
 def test_no_violations(vm):
     st = mock_stats(vm, 'plain')
     eq(st['violations'], 0)

@@ -24,7 +24,7 @@
  *
  * - ``hold``: write a device node (``/dev/dax3.1``): become its holder
  * - ``let_go``: write anything: stop being the holder (fs_put_dax())
- * - ``pattern``: write ``<offset> <length> <seed>`` (bytes, page aligned):
+ * - ``pattern``: write ``<offset> <length> <seed>`` (hex; page aligned):
  *   fill that span with a pattern derived from the seed and each word's
  *   device offset, then read all of it back; the write fails with -EIO on
  *   the first word that differs
@@ -68,7 +68,7 @@ static const struct dax_holder_operations holder_ops = {
 	.notify_failure = holder_notify_failure,
 };
 
-static int hold(const char *name)
+static int holder_hold(const char *name)
 {
 	struct dax_device *dax_dev;
 	struct inode *inode;
@@ -99,7 +99,7 @@ static int hold(const char *name)
 	return 0;
 }
 
-static void let_go(void)
+static void holder_let_go(void)
 {
 	if (!held)
 		return;
@@ -173,7 +173,7 @@ out:
 	return rc;
 }
 
-static int phys(u64 off)
+static int holder_phys(u64 off)
 {
 	unsigned long pfn;
 	int id;
@@ -199,18 +199,18 @@ static ssize_t cmd_write(struct file *file, const char __user *ubuf,
 	char *buf;
 	int rc;
 
-	buf = memdup_user_nul(ubuf, min(len, (size_t)PATH_MAX));
+	buf = memdup_user_nul(ubuf, min_t(size_t, len, PATH_MAX));
 	if (IS_ERR(buf))
 		return PTR_ERR(buf);
 	strim(buf);
 	guard(mutex)(&lock);
 	if (!strcmp(op, "hold")) {
-		rc = hold(buf);
+		rc = holder_hold(buf);
 	} else if (!strcmp(op, "let_go")) {
-		let_go();
+		holder_let_go();
 		rc = 0;
 	} else if (!strcmp(op, "phys")) {
-		rc = kstrtou64(buf, 0, &a) ?: phys(a);
+		rc = kstrtou64(buf, 0, &a) ?: holder_phys(a);
 	} else if (sscanf(buf, "%llx %llx %llx", &a, &b, &c) != 3) {
 		rc = -EINVAL;
 	} else {
@@ -259,7 +259,7 @@ static void __exit holder_exit(void)
 {
 	debugfs_remove_recursive(dir);
 	scoped_guard(mutex, &lock)
-		let_go();
+		holder_let_go();
 	kfree(log_buf);
 }
 module_exit(holder_exit);
