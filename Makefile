@@ -50,10 +50,12 @@ test: deps
 demo: kernel
 	@python3 scripts/demo.py --kernel $(KERNEL_IMAGE) --initrd $(INITRD)
 
-# Benchmarks, one VM run each, printing ratios: the extent library against
-# a cxl_test mock device (cost per extent at 64 and 4096 live extents,
-# memory per extent), and hot-plug timing of cxl_region_sysram against
-# dax+kmem.
+# Benchmarks, one VM run each, printing ratios: against a cxl_test mock
+# device, the extent library (cost per extent at 64 and 4096 live extents,
+# memory per extent) and cxl_region_dax's claim (groups of 8 and of 64
+# extents, 8 among 4096 live); against QEMU's DCD, hot-plug timing of
+# cxl_region_sysram against dax+kmem, for a static RAM region and for the
+# same DC offer through cxl_region_dax.
 bench: kernel
 	@python3 scripts/bench_extent_lib.py --kernel $(KERNEL_IMAGE) --initrd $(INITRD)
 	@python3 scripts/bench.py --kernel $(KERNEL_IMAGE) --initrd $(INITRD)

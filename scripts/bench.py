@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Benchmark (`make bench`): how fast 1 GiB becomes System RAM and goes
 away again through cxl_region_sysram, against upstream's path for a static
-RAM region, and against the kernel's own onlining of the same DC memory.
+RAM region, against the kernel's own onlining of the same DC memory, and
+against the same offer brought online through cxl_region_dax and kmem.
 One VM run; each figure is the median of a few rounds; prints ratios.
 
 Upstream's path is measured two ways.  "daxctl" is what a user runs:
@@ -20,7 +21,24 @@ write); sysram release from the release's event record to the Release DC
 record, sent once the memory is removed.  The other paths are bracketed
 by trace_marker writes in the same guest command.  "kernel onlining" is
 onlining already-added blocks through sysfs; "kernel add+online" is kmem
-adding and onlining the memory by itself (auto_online_blocks)."""
+adding and onlining the memory by itself (auto_online_blocks).
+
+"dax+kmem" is the same DC region bound to cxl_region_dax instead, and the
+steps a user (or a udev rule) takes for it, from a guest shell started
+before the offer: wait for the view's available_size (polled every 2
+ms), claim the offered extent into the seed device with `0` (its uuid),
+bind the device to kmem through new_id, and bring it online.  "state"
+does that the 7.3 way, through daxZ.N/state: kmem adds the memory
+offline (this kernel's default online type), then the state goes to
+unplugged and to online_movable (kmem onlines only from unplugged).
+"auto" lets kmem add and online it at bind (auto_online_blocks set to
+online_movable; the state then reads online_movable).  Each runs from
+the offer's first DC event record, as sysram online does, to a
+trace_marker write once the poller sees every block online; the steps
+in between are marked too.  Each round then gives the claim up and
+QEMU takes the extent back.  The region is bound to sysram and to
+cxl_region_dax in turns, one round of each path at a time, so that a
+host that gets busier during the run slows all of them alike."""
 import argparse
 import os
 import re
@@ -35,6 +53,7 @@ from cxl import (DEV, G, MEMORY, SYSRAM, bind, block_size,  # noqa: E402
                  qmp_ok, region_base, sh, unbind, wait_for)
 
 DAX = '/sys/bus/dax'
+DAX_POLICY = 'cxl_region_dax'
 
 
 TRACE = '/sys/kernel/tracing'
@@ -46,6 +65,20 @@ _STAMP = re.compile(r'\s(\d+\.\d+): (tracing_mark_write|0x[0-9a-f]+|'
 
 def mark(name):
     return f'echo {name} > {TRACE}/trace_marker'
+
+
+# How a claimed dax device comes online: (auto_online_blocks while kmem
+# binds, the step after the bind, in the guest shell; $d is the device).
+DAX_ONLINE = {
+    # kmem adds the memory offline; its state onlines from unplugged only.
+    'state': ('offline', 'read st < $d/state; [ $st = unplugged ] || '
+                         'echo unplugged > $d/state; '
+                         f'{mark("unplugged")}; '
+                         'echo online_movable > $d/state'),
+    # kmem adds and onlines it at bind.
+    'auto': ('online_movable', 'read st < $d/state; '
+                               '[ $st = online_movable ]'),
+}
 
 
 def stamps(vm):
@@ -170,30 +203,25 @@ class Bench:
                f'echo {region} > {DEV}/decoder0.0/delete_region; '
                f'echo 0 > {DEV}/decoder2.0/dpa_size')
 
-    def dc_sysram(self):
+    def dc(self):
+        """One DC region, offers of 1 GiB: cxl_region_sysram and
+        cxl_region_dax+kmem take turns, round by round, so that a busy
+        host slows each alike; then the kernel's own onlining."""
         vm = self.vm
         region = create_dc_region(vm, G)
-        bind(vm, region, SYSRAM)
         bs, base = block_size(vm), region_base(vm, region)
         blocks = [base // bs + i for i in range(G // bs)]
         for _ in range(self.rounds):
-            stamps(vm)
-            # The poller runs before the offer is made, so that it sees
-            # the last block come online, not when the host asked it to.
-            sh(vm, f"({wait_cmd(blocks, 'online')}; {mark('online')}) "
-                   '>/dev/null 2>&1 &')
-            qmp_ok(vm.add_capacity([(0, G)]))
-            wait_for('online', lambda: 'online' in
-                     sh(vm, f'cat {TRACE}/trace'), timeout=300)
-            r = stamps(vm)
-            self.add('sysram online', span(r, 'event', 'online'))
-            self.add('sysram: offer to accept', span(r, 'event', 'accept'))
-            qmp_ok(vm.release_capacity([(0, G)]))
-            wait_for('released', lambda: device_extents(vm) == [])
-            # Until Release DC went out: the memory was removed before.
-            self.add('sysram release', span(stamps(vm), 'event', 'released'))
+            bind(vm, region, SYSRAM)
+            self.sysram_round(blocks)
+            unbind(vm, region)
+            assert bind(vm, region, DAX_POLICY) == DAX_POLICY
+            for how in DAX_ONLINE:
+                self.dax_round(region, blocks, how)
+            unbind(vm, region)
         # The kernel's own onlining of the same memory: added offline by
         # the driver, onlined through sysfs.
+        bind(vm, region, SYSRAM)
         sh(vm, f'echo offline > {DEV}/{region}/online_type')
         for _ in range(self.rounds):
             qmp_ok(vm.add_capacity([(0, G)]))
@@ -211,6 +239,78 @@ class Bench:
             wait_for('released', lambda: device_extents(vm) == [])
         unbind(vm, region)
 
+    def sysram_round(self, blocks):
+        vm = self.vm
+        stamps(vm)
+        # The poller runs before the offer is made, so that it sees the
+        # last block come online, not when the host asked it to.
+        sh(vm, f"({wait_cmd(blocks, 'online')}; {mark('online')}) "
+               '>/dev/null 2>&1 &')
+        qmp_ok(vm.add_capacity([(0, G)]))
+        wait_for('online', lambda: 'online' in
+                 sh(vm, f'cat {TRACE}/trace'), timeout=300)
+        r = stamps(vm)
+        self.add('sysram online', span(r, 'event', 'online'))
+        self.add('sysram: offer to accept', span(r, 'event', 'accept'))
+        qmp_ok(vm.release_capacity([(0, G)]))
+        wait_for('released', lambda: device_extents(vm) == [])
+        # Until Release DC went out: the memory was removed before.
+        self.add('sysram release', span(stamps(vm), 'event', 'released'))
+
+    def dax_round(self, region, blocks, how):
+        """The offer through cxl_region_dax and kmem, onlined the way how
+        says (DAX_ONLINE); then the claim is given up and QEMU's release
+        takes the free group back at once."""
+        vm = self.vm
+        z = region[len('region'):]
+        view = f'{DEV}/{region}/dax_region{z}/dax_region'
+        at_bind, online = DAX_ONLINE[how]
+        auto = f'{MEMORY}/auto_online_blocks'
+        old = sh(vm, f'cat {auto}').strip()
+        sh(vm, f'echo {at_bind} > {auto}')
+        stamps(vm)
+        # What a user (or a udev rule) does once the offer shows up as
+        # free capacity; started before the offer.
+        sh(vm, f"""(cd {view}
+            until read a < available_size && [ $a = {G} ]; do
+                usleep 2000
+            done
+            {mark('free')}
+            read s < seed; d={DAX}/devices/$s; echo $s > /tmp/dax-dev
+            (set -e
+             echo 0 > $d/uuid; {mark('claimed')}
+             echo $s > {DAX}/drivers/kmem/new_id; [ -e $d/driver ]
+             {mark('bound')}
+             {online}
+             {wait_cmd(blocks, 'online')}; {mark('online')}
+            ) || {mark('failed')}) >/dev/null 2>&1 &""")
+        qmp_ok(vm.add_capacity([(0, G)]))
+        wait_for('online', lambda: re.search(
+            r': (online|failed)$', sh(vm, f'cat {TRACE}/trace'), re.M),
+            timeout=300)
+        r = stamps(vm)
+        assert 'failed' not in [w for _, w in r], r
+        self.add(f'dax+kmem online ({how})', span(r, 'event', 'online'))
+        self.add('dax: offer to free', span(r, 'event', 'free'))
+        self.add('dax: claim', span(r, 'free', 'claimed'))
+        if how == 'state':
+            self.add('dax (state): kmem adds', span(r, 'claimed', 'bound'))
+            self.add('dax (state): unplug', span(r, 'bound', 'unplugged'))
+            self.add('dax (state): online', span(r, 'unplugged', 'online'))
+        else:
+            self.add('dax (auto): kmem adds+online',
+                     span(r, 'claimed', 'online'))
+        sh(vm, f"""s=$(cat /tmp/dax-dev); d={DAX}/devices/$s
+            echo unplugged > $d/state
+            echo $s > {DAX}/drivers/kmem/unbind
+            echo $s > {DAX}/drivers/kmem/remove_id
+            echo 0 > $d/size
+            [ $s = dax{z}.0 ] || echo $s > {view}/delete
+            echo {old} > {auto}
+            {wait_cmd(blocks, 'gone')}""", 300)
+        qmp_ok(vm.release_capacity([(0, G)]))
+        wait_for('released', lambda: device_extents(vm) == [])
+
     def report(self):
         print(f'\n1 GiB, median of {self.rounds} rounds (ms, each round)')
         for k in sorted(self.t):
@@ -225,6 +325,10 @@ class Bench:
              'dc: kernel onlining', 1.5),
             ('online:  sysram / kernel add+online', 'sysram online',
              'kmem auto-online (kernel)', 1.5),
+            ('online:  sysram / DC dax+kmem, state', 'sysram online',
+             'dax+kmem online (state)', None),
+            ('online:  sysram / DC dax+kmem, auto', 'sysram online',
+             'dax+kmem online (auto)', None),
             ('release: sysram / dax+kmem (daxctl)', 'sysram release',
              'daxctl release', 0.7),
             ('release: sysram / dax+kmem (sysfs)', 'sysram release',
@@ -240,6 +344,9 @@ class Bench:
         print()
         for title, a, b, target in ratios:
             r = self.med(a) / self.med(b)
+            if target is None:
+                print(f'  {title:36s} {r:5.2f}x  (same offer, same run)')
+                continue
             print(f'  {title:36s} {r:5.2f}x  (target <= {target}x: '
                   f'{"met" if r <= target else "NOT met"})')
 
@@ -256,7 +363,7 @@ def main():
         vm.wait_ready()
         b = Bench(vm, args.rounds)
         b.static_dax_kmem()
-        b.dc_sysram()
+        b.dc()
         b.report()
 
 
