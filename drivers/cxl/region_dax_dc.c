@@ -47,8 +47,9 @@
  * that cannot move), the device stays and the revoke is retried with
  * growing pauses, and the library gives the rest back once it succeeds.
  * Memory that is still System RAM is never answered for: a device whose
- * memory some driver left online leaves its group *stranded*, in use and
- * never given back (logged as critical).
+ * memory some driver left online (kmem unbound by hand with its memory
+ * online) leaves its group *stranded* (cxl_dc_strand()): accepted on the
+ * device, in use and never given back nor recovered until reboot.
  *
  * Unbinding first revokes every device holding a group (kmem unplugs,
  * waiting for pinned memory as ``cxl_region_sysram`` does), then tears
@@ -97,8 +98,6 @@ struct dax_dc {
  * @forced: a forced release is revoking @owner
  * @owed: the forced release could not revoke @owner at once and answered
  *	-EBUSY: answered when @owner lets go
- * @stranded: @owner let go with the memory still System RAM: in use until
- *	reboot, never answered nor given back
  */
 struct dax_dc_group {
 	struct list_head node;
@@ -108,12 +107,11 @@ struct dax_dc_group {
 	bool asked;
 	bool forced;
 	bool owed;
-	bool stranded;
 };
 
 static bool dax_dc_group_free(const struct dax_dc_group *dg)
 {
-	return !dg->owner && !dg->forced && !dg->stranded;
+	return !dg->owner && !dg->forced;
 }
 
 /* The policy answered the group: forget it. */
@@ -223,15 +221,15 @@ static void dax_dc_unclaim(struct dax_region *dax_region,
 	if (WARN_ON_ONCE(!dg))
 		return;
 	dg->owner = NULL;
+	group = dg->group;
 	if (dax_dc_still_ram(dg)) {
-		dev_crit(&dd->cxlr->dev,
-			 "%s let go of memory still online: kept until reboot\n",
+		dev_crit(&dd->cxlr->dev, "%s let go of memory still online\n",
 			 dev_name(&dev_dax->dev));
-		dg->stranded = true;
+		dax_dc_forget(dg);
+		cxl_dc_strand(group);
 		return;
 	}
 	if (dg->owed || (!dg->forced && dg->asked)) {
-		group = dg->group;
 		dax_dc_forget(dg);
 		cxl_dc_release_done(group);
 	}
@@ -289,7 +287,7 @@ static int dax_dc_release(struct cxl_region *cxlr, struct cxl_dc_group *group)
 	dg = cxl_dc_group_data(group);
 	if (WARN_ON_ONCE(!dg))
 		return 0;
-	if (dg->owner || dg->stranded) {
+	if (dg->owner) {
 		/* Held by a device: answered when the device lets go. */
 		dg->asked = true;
 		return -EBUSY;
@@ -387,29 +385,29 @@ static int dax_dc_force_release(struct cxl_region *cxlr,
 		dg = cxl_dc_group_data(group);
 		if (!dg)
 			return 0;	/* answered already */
-		if (!dg->owner && !dg->stranded) {
+		if (!dg->owner) {
 			dax_dc_forget(dg);
 			return 0;
 		}
 		dg->forced = true;
-		if (dg->owner)
-			dev_crit(&cxlr->dev,
-				 "capacity of %s taken back by force: revoking it\n",
-				 dev_name(&dg->owner->dev));
+		dev_crit(&cxlr->dev,
+			 "capacity of %s taken back by force: revoking it\n",
+			 dev_name(&dg->owner->dev));
 	}
 
 	/* Held: a claim needs the view, so it is there. */
 	rc = dax_dc_revoke(dd, dg);
 
 	scoped_guard(mutex, &dd->lock) {
-		if (dg->owner || dg->stranded) {
+		/* Stranded as its device let go: never answered. */
+		if (cxl_dc_group_data(group) != dg)
+			return -EBUSY;
+		if (dg->owner) {
 			/* Still in use: answered when the device lets go. */
-			if (dg->owner)
-				dev_crit(&cxlr->dev,
-					 "%s still in use (%d): retrying\n",
-					 dev_name(&dg->owner->dev), rc);
-			dg->owed = !dg->stranded;
-			if (dg->owed && !dd->dying)
+			dev_crit(&cxlr->dev, "%s still in use (%d): retrying\n",
+				 dev_name(&dg->owner->dev), rc);
+			dg->owed = true;
+			if (!dd->dying)
 				mod_delayed_work(system_wq, &dd->retry,
 						 dax_dc_retry_delay(0));
 			return -EBUSY;

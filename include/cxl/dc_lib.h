@@ -50,12 +50,16 @@
  * longer uses it (a dax device destroyed, a VMM that shrinks):
  * cxl_dc_give_back() sends Release DC for it in order with the device's
  * records, or answers -EBUSY when the device asked for the group first.
+ * A policy that must let go of a group whose memory stays in use anyway
+ * (a driver below it left the memory online) *strands* it with
+ * cxl_dc_strand(): the capacity stays accepted on the device, is never
+ * given back and never recovered, until reboot.
  *
  * Group lifetime: a group handed to a policy stays valid, and the policy
  * may use it and its data, until the policy has *answered* it: ``release``
  * or ``force_release`` returned 0, the policy called
- * cxl_dc_release_done(), cxl_dc_give_back() returned 0, or
- * cxl_dc_unregister_policy() returned.  From
+ * cxl_dc_release_done(), cxl_dc_give_back() returned 0, it called
+ * cxl_dc_strand(), or cxl_dc_unregister_policy() returned.  From
  * then on the library never calls back for that group and the policy never
  * touches it again.  The one overlap: ``force_release`` may be called for a
  * group whose cxl_dc_release_done() the policy is making at that moment;
@@ -157,6 +161,7 @@ struct cxl_dc_region_facts {
 int cxl_dc_region_facts(struct cxl_region *cxlr,
 			struct cxl_dc_region_facts *info);
 int cxl_dc_give_back(struct cxl_dc_group *group);
+void cxl_dc_strand(struct cxl_dc_group *group);
 struct cxl_dc_group *cxl_dc_find_group(struct cxl_region *cxlr,
 				       const uuid_t *tag);
 /* Called for each group by cxl_dc_walk_groups(); non-zero stops. */

@@ -161,3 +161,44 @@ def test_fsdev_holder_reads_and_writes_the_memory(vm):
            f'echo 0 > {DEV}/{R}/give_back; rmmod cxl_dax_test_holder')
     wait_for('given back', lambda: device_extents(vm) == [], T)
     assert _avail(vm) == 0
+
+
+def test_memory_left_online_is_stranded(vm):
+    """Last: it leaves memory online until reboot.  kmem unbound by hand
+    with its memory online leaves it 'stuck online until reboot'; giving
+    the claim up then strands the group: it shows 'stranded', no give-back
+    takes it, a QMP release is never confirmed, and neither a rebind nor
+    delete_region hands it to anyone: QEMU still has it at the end."""
+    assert _offer(vm, [(2 * B, B)]) == ['cxl_dc_accept']
+    wait_for('free capacity', lambda: _avail(vm) == B, T)
+    dev = _claim0(vm)
+    sh(vm, f'echo {dev} > {DAXBUS}/drivers/kmem/new_id; '
+           f'[ -e {DAXBUS}/devices/{dev}/driver ] || '
+           f'echo {dev} > {DAXBUS}/drivers/kmem/bind')
+    st = f'{DAXBUS}/devices/{dev}/state'
+    if read(vm, st) != 'unplugged':
+        sh(vm, f'echo unplugged > {st}', timeout=T)
+    sh(vm, f'echo online_movable > {st}', timeout=T)
+    sh(vm, f'echo {dev} > {DAXBUS}/drivers/kmem/unbind')
+    assert 'System RAM (kmem)' in sh(vm, 'cat /proc/iomem')
+    sh(vm, f'echo 0 > {DAXBUS}/devices/{dev}/size')
+    assert [e['state'] for e in sysfs_extents(vm, R).values()] == \
+        ['stranded']
+    assert _avail(vm) == 0
+    rc, _ = vm.run(f'echo all > {DEV}/{R}/give_back')
+    assert rc != 0
+    held = device_extents(vm)
+    assert held != []
+    qmp_ok(vm.release_capacity([(2 * B, B)]))
+    sh(vm, 'sleep 3')
+    assert device_extents(vm) == held
+    assert [e['state'] for e in sysfs_extents(vm, R).values()] == \
+        ['stranded']
+    # Unbound, bound again: not recovered; deleted: not given back.
+    sh(vm, f'echo {R} > /sys/bus/cxl/drivers/{DAX}/unbind', timeout=T)
+    assert bind(vm, R, DAX) == DAX
+    assert _avail(vm) == 0 and sysfs_extents(vm, R) == {}
+    sh(vm, f'echo {R} > /sys/bus/cxl/drivers/{DAX}/unbind', timeout=T)
+    sh(vm, f'echo {R} > {DEV}/decoder0.0/delete_region', timeout=T)
+    assert device_extents(vm) == held
+    assert 'System RAM (kmem)' in sh(vm, 'cat /proc/iomem')

@@ -163,6 +163,8 @@ struct cxl_dc_extent {
  * @done: cxl_dc_release_done() came while @forcing
  * @collected: already picked by the range walk in progress (under lock)
  * @activating: the region's worker is in the policy's ``activate`` for it
+ * @stranded: the policy let go of the group with its memory still in use
+ *	(cxl_dc_strand()): kept accepted until reboot, never given back
  * @ops: policy callbacks waiting on the region's worker (%DC_OP_*)
  * @todo: entry in &cxl_dc_region.todo while @ops is not empty
  * @nr: number of extents
@@ -185,6 +187,7 @@ struct cxl_dc_group {
 	bool done:1;
 	bool collected:1;
 	bool activating:1;
+	bool stranded:1;
 	u8 ops;
 	struct list_head todo;
 	int nr;
@@ -273,7 +276,8 @@ struct cxl_dc_chain {
  * @dying: the device is going away; nothing new is queued
  * @overflowed: the event log lost records during the current drain
  * @withheld: DPA ranges the device asked for whose Release DC failed when
- *	their policy unbound; never recovered, given back on the next request
+ *	their policy unbound; never recovered, given back on the next request;
+ *	and ranges of stranded groups, never recovered nor given back
  * @responses: Add DC Responses sent
  * @releases: Release DC commands sent
  * @offered: extents offered
@@ -345,6 +349,8 @@ struct dc_device_list {
 };
 
 extern const char *const cxl_dc_reject_str[DC_REJECT_MAX];
+/* What regionZ/extentZ.N/state shows for an extent of a stranded group */
+#define CXL_DC_EXTENT_STRANDED (CXL_DC_EXTENT_RELEASE_PENDING + 1)
 extern const char *const cxl_dc_state_str[];
 
 static inline struct device *dc_dev(struct cxl_dc_dev *dcd)

@@ -365,9 +365,13 @@ static int dc_group_give_back(struct cxl_dc_dev *dcd, struct cxl_dc_group *group
 struct dc_withheld {
 	struct list_head node;
 	struct range r;
+	bool stranded;
 };
 
-/* Remember a release-pending group's ranges when its group goes away. */
+/*
+ * Remember a release-pending group's ranges when its group goes away, or
+ * a stranded group's: in use until reboot, never given back.
+ */
 static void dc_withhold(struct cxl_dc_dev *dcd, struct cxl_dc_group *group)
 {
 	lockdep_assert_held(&dcd->lock);
@@ -376,13 +380,54 @@ static void dc_withhold(struct cxl_dc_dev *dcd, struct cxl_dc_group *group)
 
 		/* Without memory the next bind takes it up: logged. */
 		if (!w) {
-			dev_err(dc_dev(dcd), "forgetting a pending release\n");
+			dev_err(dc_dev(dcd), "forgetting a %s\n",
+				group->stranded ? "stranded extent" :
+						  "pending release");
 			return;
 		}
 		w->r = (struct range) { group->ext[i]->dpa,
 					group->ext[i]->dpa + group->ext[i]->len - 1 };
+		w->stranded = group->stranded;
 		list_add_tail(&w->node, &dcd->withheld);
 	}
+}
+
+/*
+ * Take the stranded ranges out of the @n ranges at @r (room for @room):
+ * what is left may be given back.  Returns the new count.
+ */
+static int dc_stranded_clip(struct cxl_dc_dev *dcd, struct range *r, int n,
+			    int room)
+{
+	struct dc_withheld *w;
+
+	lockdep_assert_held(&dcd->lock);
+	list_for_each_entry(w, &dcd->withheld, node) {
+		if (!w->stranded)
+			continue;
+		for (int i = 0; i < n; i++) {
+			struct range cut = r[i];
+
+			if (!range_overlaps(&cut, &w->r))
+				continue;
+			/* At most one piece each side of the stranded one. */
+			if (cut.start < w->r.start && cut.end > w->r.end &&
+			    n < room) {
+				r[n++] = (struct range) { w->r.end + 1, cut.end };
+				cut.end = w->r.start - 1;
+			} else if (cut.start < w->r.start) {
+				cut.end = w->r.start - 1;
+			} else if (cut.end > w->r.end) {
+				cut.start = w->r.end + 1;
+			} else {
+				/* Wholly stranded: drop it. */
+				r[i--] = r[--n];
+				continue;
+			}
+			r[i] = cut;
+		}
+	}
+	return n;
 }
 
 static bool dc_withheld_overlaps(struct cxl_dc_dev *dcd, u64 dpa, u64 len)
@@ -396,13 +441,22 @@ static bool dc_withheld_overlaps(struct cxl_dc_dev *dcd, u64 dpa, u64 len)
 	return false;
 }
 
-/* [@start, @end] went back to the device, or it took it. */
-static void dc_withheld_clear(struct cxl_dc_dev *dcd, u64 start, u64 end)
+/*
+ * [@start, @end] went back to the device, or it took it.  A stranded range
+ * goes only when the device took it (@forced), memory the host still uses.
+ */
+static void dc_withheld_clear(struct cxl_dc_dev *dcd, u64 start, u64 end,
+			      bool forced)
 {
 	struct dc_withheld *w, *n;
 
 	list_for_each_entry_safe(w, n, &dcd->withheld, node) {
-		if (w->r.start >= start && w->r.end <= end) {
+		if (w->r.start >= start && w->r.end <= end &&
+		    (!w->stranded || forced)) {
+			if (w->stranded)
+				dev_crit(dc_dev(dcd),
+					 "device took stranded DPA %#llx-%#llx, still in use\n",
+					 w->r.start, w->r.end);
 			list_del(&w->node);
 			kfree(w);
 		}
@@ -1025,20 +1079,22 @@ static void dc_release_unheld(struct cxl_dc_dev *dcd, struct cxl_dc_region *dcr,
 			     tag, 0, forced ? "forced, not held" : "not held");
 	dc_count(dcd, DC_NOT_HELD, 1);
 	if (forced) {
-		dc_withheld_clear(dcd, dpa, end);
+		dc_withheld_clear(dcd, dpa, end, true);
 		return;
 	}
 	if (list->total < 0)
 		list->total = cxl_dc_read_extents(dcd, &list->raw);
 	if (list->total <= 0)
 		return;
-	r = kvcalloc(list->total, sizeof(*r), GFP_KERNEL);
+	/* Room for a stranded range splitting each one in two. */
+	r = kvcalloc(2 * list->total, sizeof(*r), GFP_KERNEL);
 	if (!r)
 		return;
 	n = cxl_dc_clip_held(list->raw, list->total, dpa, end, r, list->total);
+	n = dc_stranded_clip(dcd, r, n, 2 * list->total);
 	if (n && cxl_dc_send_list(dcd, CXL_MBOX_OP_RELEASE_DC, n, cxl_dc_range_get, r))
 		return;
-	dc_withheld_clear(dcd, dpa, end);
+	dc_withheld_clear(dcd, dpa, end, false);
 	if (!n)
 		return;
 	dcd->releases++;
@@ -1076,7 +1132,10 @@ static void dc_force_release(struct cxl_dc_dev *dcd, struct cxl_dc_group *group)
 		if (rc && rc != -EBUSY)
 			dc_count(dcd, DC_HELD, 1);
 		group->forcing = false;
-		if ((rc || group->owed) && !group->done) {
+		if (group->stranded) {
+			/* The policy let go of it in use: never given back. */
+			return;
+		} else if ((rc || group->owed) && !group->done) {
 			/* Still in use: cxl_dc_release_done() ends it. */
 			group->owed = true;
 			dc_set_state(group, CXL_DC_EXTENT_RELEASE_PENDING);
@@ -1219,6 +1278,18 @@ static void dc_process_release(struct cxl_dc_dev *dcd,
 		for (int i = 0; i < nr; i++) {
 			struct cxl_dc_group *g = groups[i];
 
+			if (g->stranded) {
+				struct device *dev = &g->dcr->cxlr->dev;
+
+				/* In use until reboot: never given back. */
+				if (forced)
+					dev_crit_ratelimited(dev, "forced release of stranded DPA %#llx: in use\n",
+							     g->ext[0]->dpa);
+				else
+					dev_warn_ratelimited(dev, "release of stranded DPA %#llx: kept\n",
+							     g->ext[0]->dpa);
+				continue;
+			}
 			if (!dc_group_in_use(g)) {
 				/*
 				 * Kept unused, not activated yet, or the
@@ -1358,7 +1429,8 @@ int cxl_dc_give_back(struct cxl_dc_group *group)
 	}
 	scoped_guard(mutex, &dcd->lock) {
 		if (group->state != CXL_DC_EXTENT_ACTIVE || group->owed ||
-		    group->forcing || group->ops || dcd->dying) {
+		    group->forcing || group->ops || group->stranded ||
+		    dcd->dying) {
 			cxl_dc_chain_free(item);
 			return -EBUSY;
 		}
@@ -1378,6 +1450,38 @@ int cxl_dc_give_back(struct cxl_dc_group *group)
 	return 0;
 }
 EXPORT_SYMBOL_NS_GPL(cxl_dc_give_back, "CXL");
+
+/**
+ * cxl_dc_strand() - a policy lets go of a group whose memory stays in use
+ * @group: an active group of the calling policy
+ *
+ * For memory the host cannot stop using and no longer controls: a driver
+ * below the policy left it online (kmem's unbind leaves memory it cannot
+ * remove "stuck online until reboot").  The group is *stranded*: its
+ * extents stay accepted on the device and show ``stranded``; a release
+ * the device asks for is never confirmed, no Release DC names them
+ * (``delete_region`` included), and no later bind recovers them.  Only a
+ * reboot ends it.  The policy has answered the group: the library never
+ * calls back for it and the policy never touches it again.
+ *
+ * Context: process context, no lock held that the library takes.
+ */
+void cxl_dc_strand(struct cxl_dc_group *group)
+{
+	struct cxl_dc_region *dcr = group->dcr;
+	struct cxl_dc_dev *dcd = dcr->dcd;
+
+	guard(mutex)(&dcd->lock);
+	dev_crit(&dcr->cxlr->dev,
+		 "%d extent(s) at DPA %#llx stranded: in use until reboot, never given back\n",
+		 group->nr, group->ext[0]->dpa);
+	group->stranded = true;
+	group->ops = 0;
+	list_del_init(&group->todo);
+	for (int i = 0; i < group->nr; i++)
+		WRITE_ONCE(group->ext[i]->state, CXL_DC_EXTENT_STRANDED);
+}
+EXPORT_SYMBOL_NS_GPL(cxl_dc_strand, "CXL");
 
 /* --- the event drain's entry points -------------------------------------------- */
 
@@ -1743,9 +1847,17 @@ void cxl_dc_unregister_policy(struct cxl_region *cxlr)
 		dcr->policy = NULL;
 		list_del_init(&dcr->kick_node);
 		list_for_each_entry_safe(group, next, &dcr->groups, node) {
-			bool asked = group->state == CXL_DC_EXTENT_RELEASE_PENDING ||
-				     group->forced ||
-				     (group->ops & (DC_OP_RELEASE | DC_OP_FORCE));
+			bool asked;
+
+			/* In use until reboot: never recovered, never given back. */
+			if (group->stranded) {
+				dc_withhold(dcd, group);
+				dc_group_unlink(group);
+				continue;
+			}
+			asked = group->state == CXL_DC_EXTENT_RELEASE_PENDING ||
+				group->forced ||
+				(group->ops & (DC_OP_RELEASE | DC_OP_FORCE));
 
 			/*
 			 * The device asked for it: give it back.  If that

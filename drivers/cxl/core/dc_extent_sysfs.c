@@ -21,6 +21,7 @@ const char *const cxl_dc_state_str[] = {
 	[CXL_DC_EXTENT_ACCEPTED] = "accepted",
 	[CXL_DC_EXTENT_ACTIVE] = "active",
 	[CXL_DC_EXTENT_RELEASE_PENDING] = "release-pending",
+	[CXL_DC_EXTENT_STRANDED] = "stranded",
 };
 
 #define to_dc_extent(k) container_of(k, struct cxl_dc_extent, kobj)
