@@ -1667,16 +1667,19 @@ EXPORT_SYMBOL_NS_GPL(cxl_dc_flush, "CXL");
  * offer (tag mode, granularity, a tag live elsewhere, ``validate``); one
  * that fails is kept accepted and unused.  Extents the host already
  * tracks (kept groups) are left as they are.  The others are queued for
- * activation on the region's worker.  Context: process_lock, region and
- * dpa rwsems and dcd->lock held.
+ * activation on the region's worker.  Out of memory, nothing changes and
+ * the bind fails.  Context: process_lock, region and dpa rwsems and
+ * dcd->lock held.
  */
 static int dc_recover(struct cxl_dc_dev *dcd, struct cxl_dc_region *dcr)
 {
 	struct cxl_dc_extent_raw *raw __free(kvfree) = NULL;
 	struct dc_offer_ext *oe __free(kvfree) = NULL;
+	struct cxl_dc_group **groups __free(kvfree) = NULL;
+	enum dc_reject *why __free(kvfree) = NULL;
 	struct cxl_region_params *p = &dcr->cxlr->params;
 	struct cxl_endpoint_decoder *cxled = p->targets[0];
-	int total, n = 0, nkept = 0;
+	int total, n = 0, nr = 0, nkept = 0;
 
 	total = cxl_dc_read_extents(dcd, &raw);
 	if (total < 0)
@@ -1703,31 +1706,47 @@ static int dc_recover(struct cxl_dc_dev *dcd, struct cxl_dc_region *dcr)
 		n++;
 	}
 	cxl_dc_form_groups(oe, n, dc_sharable(dcd));
-	for (int first = 0; first < n; first++) {
-		struct cxl_dc_group *group;
-		enum dc_reject why = DC_OK;
 
+	/*
+	 * Every group is built before any goes live: out of memory, the bind
+	 * fails with nothing changed, rather than leave an extent the device
+	 * holds out of the region's view.
+	 */
+	groups = kvcalloc(max(n, 1), sizeof(*groups), GFP_KERNEL);
+	why = kvcalloc(max(n, 1), sizeof(*why), GFP_KERNEL);
+	if (!groups || !why)
+		return -ENOMEM;
+	for (int first = 0; first < n; first++) {
 		if (oe[first].first != first)
 			continue;
 		for (int i = first; i >= 0; i = oe[i].next)
 			if (oe[i].why != DC_OK)
-				why = why ?: oe[i].why;
+				why[nr] = why[nr] ?: oe[i].why;
 		/* A kept group is built whole, numbered in the device's order. */
-		for (int i = first, k = 0; why && i >= 0; i = oe[i].next) {
+		for (int i = first, k = 0; why[nr] && i >= 0; i = oe[i].next) {
 			oe[i].why = DC_OK;
 			oe[i].seq = k++;
 		}
-		group = dc_build_group(oe, first);
-		if (!group)
-			continue;
+		groups[nr] = dc_build_group(oe, first);
+		if (!groups[nr]) {
+			while (nr--)
+				dc_group_free(groups[nr]);
+			return -ENOMEM;
+		}
+		nr++;
+	}
+
+	for (int g = 0; g < nr; g++) {
+		struct cxl_dc_group *group = groups[g];
+
 		dc_group_link(dcr, group);
-		if (why == DC_OK && dcr->policy->ops->validate &&
+		if (why[g] == DC_OK && dcr->policy->ops->validate &&
 		    dcr->policy->ops->validate(dcr->cxlr, group))
-			why = DC_REJECT_POLICY;
-		if (!cxl_dc_tag_claim(group) && why == DC_OK)
-			why = DC_REJECT_TAG_LIVE;
-		if (why != DC_OK) {
-			dc_group_keep(dcd, group, cxl_dc_reject_str[why]);
+			why[g] = DC_REJECT_POLICY;
+		if (!cxl_dc_tag_claim(group) && why[g] == DC_OK)
+			why[g] = DC_REJECT_TAG_LIVE;
+		if (why[g] != DC_OK) {
+			dc_group_keep(dcd, group, cxl_dc_reject_str[why[g]]);
 			nkept++;
 			continue;
 		}
@@ -1742,7 +1761,6 @@ static int dc_recover(struct cxl_dc_dev *dcd, struct cxl_dc_region *dcr)
 		dev_info(&dcr->cxlr->dev,
 			 "recovered %d accepted extent(s), %d group(s) kept unused\n",
 			 n, nkept);
-	/* Extents not recovered (no memory) stay accepted, unused. */
 	return 0;
 }
 
