@@ -243,3 +243,14 @@ def iomem(vm, name):
 def node_of_block(vm, n):
     out = sh(vm, f'ls -d {MEMORY}/memory{n}/node*')
     return int(out.strip().rsplit('node', 1)[1])
+
+
+def bind_dax(vm, dev, drv):
+    """Bind a dax device to a dax driver as daxctl does: new_id lets kmem
+    or fsdev_dax take a device whose type is device_dax."""
+    bus = '/sys/bus/dax'
+    sh(vm, f'echo {dev} > {bus}/drivers/{drv}/new_id; '
+           f'[ -e {bus}/devices/{dev}/driver ] || '
+           f'echo {dev} > {bus}/drivers/{drv}/bind')
+    got = sh(vm, f'basename $(readlink {bus}/devices/{dev}/driver)').strip()
+    assert got == drv, (dev, got, drv)

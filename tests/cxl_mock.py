@@ -1,8 +1,8 @@
 """Helpers for the suites and benchmarks that drive tools/testing/cxl's
 mock Dynamic Capacity Devices (tools/testing/cxl/test/mem_dc.c) in a guest
 booted with the cxl_test module set (scripts/vm.py --mock)."""
-from cxl import (DC_EVENTS, DEV, dc_region_script, sh, sysfs_extents,
-                 trace_on, trace_records, wait_for)
+from cxl import (DC_EVENTS, DEV, dc_region_script, read, sh,
+                 sysfs_extents, trace_on, trace_records, wait_for)
 
 PLAT = '/sys/bus/platform/devices'
 K = 1 << 10
@@ -152,3 +152,16 @@ def one_way_roots(vm):
     return sh(vm, f'cd {DEV}; for d in decoder0.*; do '
                   '[ "$(cat $d/interleave_ways)" = 1 ] && '
                   '[ "$(cat $d/cap_ram)" = 1 ] && echo $d; done; true').split()
+
+
+def eq(got, want):
+    assert got == want, (got, want)
+
+
+def dax_view(d):
+    """regionZ/dax_regionZ of region d bound to cxl_region_dax."""
+    return f'{DEV}/{d["region"]}/dax_region{d["region"][len("region"):]}'
+
+
+def dax_avail(vm, d):
+    return int(read(vm, f'{dax_view(d)}/dax_region/available_size'))

@@ -10,7 +10,8 @@ and agrees with the guest."""
 import uuid
 
 from cxl import DEV, M, bind, read, sh, sysfs_extents, unbind, wait_for
-from cxl_mock import (PLAT, T, agree, chain, discover, knob, mock_extents,
+from cxl_mock import (PLAT, T, agree, chain, dax_avail as avail,
+                      dax_view as view, discover, eq, knob, mock_extents,
                       mock_stats, offer, rec, shared_and_plain_regions)
 
 VM_ARGS = {'mock': True}
@@ -19,20 +20,8 @@ NULL = '00000000-0000-0000-0000-000000000000'
 DAXBUS = '/sys/bus/dax/devices'
 
 
-def eq(got, want):
-    assert got == want, (got, want)
-
-
-def view(d):
-    return f'{DEV}/{d["region"]}/dax_region{d["region"][len("region"):]}'
-
-
 def seed(vm, d):
     return read(vm, f'{view(d)}/dax_region/seed')
-
-
-def avail(vm, d):
-    return int(read(vm, f'{view(d)}/dax_region/available_size'))
 
 
 def write(vm, path, value):

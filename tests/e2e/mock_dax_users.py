@@ -9,27 +9,17 @@ here reads or writes them (tests/e2e/dax.py does that on QEMU), and kmem
 adds them offline only (this kernel's default), never online."""
 import uuid
 
-from cxl import DEV, M, bind, read, sh, sysfs_extents, unbind, wait_for
-from cxl_mock import (T, agree, chain, discover, first_region, knob,
-                      mock_extents, mock_stats, offer, rec)
+from cxl import (DEV, M, bind, bind_dax, read, sh, sysfs_extents, unbind,
+                 wait_for)
+from cxl_mock import (T, agree, chain, dax_avail as avail, dax_view as view,
+                      discover, eq, first_region, knob, mock_extents,
+                      mock_stats, offer, rec)
 
 VM_ARGS = {'mock': True}
 DAX = 'cxl_region_dax'
 DAXBUS = '/sys/bus/dax'
 HOLDER = '/sys/kernel/debug/cxl_dax_holder'
 MEMORY = '/sys/devices/system/memory'
-
-
-def eq(got, want):
-    assert got == want, (got, want)
-
-
-def view(d):
-    return f'{DEV}/{d["region"]}/dax_region{d["region"][len("region"):]}'
-
-
-def avail(vm, d):
-    return int(read(vm, f'{view(d)}/dax_region/available_size'))
 
 
 def base(vm, d):
@@ -40,15 +30,6 @@ def claim(vm, d, tag):
     dev = read(vm, f'{view(d)}/dax_region/seed')
     sh(vm, f'echo {tag} > {DAXBUS}/devices/{dev}/uuid')
     return dev
-
-
-def bind_dax(vm, dev, drv):
-    """As daxctl does: new_id lets kmem or fsdev_dax take the device."""
-    sh(vm, f'echo {dev} > {DAXBUS}/drivers/{drv}/new_id; '
-           f'[ -e {DAXBUS}/devices/{dev}/driver ] || '
-           f'echo {dev} > {DAXBUS}/drivers/{drv}/bind')
-    eq(sh(vm, f'basename $(readlink {DAXBUS}/devices/{dev}/driver)').strip(),
-       drv)
 
 
 def gone(vm, dev):
