@@ -98,14 +98,21 @@ def test_daxctl_lists_reconfigures_and_destroys(vm):
     state['free'] = True
 
 
-def test_kmem_state_onlines_a_claimed_device(vm):
-    dev = _claim0(vm)
-    # As daxctl does: new_id lets kmem take a device-type dax device.
+def _kmem_online(vm, dev):
+    """Bind dev to kmem and put its memory online, movable, through
+    daxZ.N/state (kmem adds it offline at bind, this kernel's default,
+    and onlines only from unplugged); returns the state attribute."""
     bind_dax(vm, dev, 'kmem')
     st = f'{DAXBUS}/devices/{dev}/state'
     if read(vm, st) != 'unplugged':
         sh(vm, f'echo unplugged > {st}', timeout=T)
     sh(vm, f'echo online_movable > {st}', timeout=T)
+    return st
+
+
+def test_kmem_state_onlines_a_claimed_device(vm):
+    dev = _claim0(vm)
+    st = _kmem_online(vm, dev)
     assert read(vm, st) == 'online_movable'
     assert 'System RAM (kmem)' in sh(vm, 'cat /proc/iomem')
     sh(vm, f'echo unplugged > {st}', timeout=T)
@@ -166,11 +173,7 @@ def test_memory_left_online_is_stranded(vm):
     assert _offer(vm, [(2 * B, B)]) == ['cxl_dc_accept']
     wait_for('free capacity', lambda: _avail(vm) == B, T)
     dev = _claim0(vm)
-    bind_dax(vm, dev, 'kmem')
-    st = f'{DAXBUS}/devices/{dev}/state'
-    if read(vm, st) != 'unplugged':
-        sh(vm, f'echo unplugged > {st}', timeout=T)
-    sh(vm, f'echo online_movable > {st}', timeout=T)
+    _kmem_online(vm, dev)
     sh(vm, f'echo {dev} > {DAXBUS}/drivers/kmem/unbind')
     assert 'System RAM (kmem)' in sh(vm, 'cat /proc/iomem')
     sh(vm, f'echo 0 > {DAXBUS}/devices/{dev}/size')
