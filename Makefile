@@ -38,6 +38,7 @@ kernel: deps
 		GUEST_TOOLS="$(GUEST_TOOLS)" GUEST_TREES=$(BUILD)/ndctl-stage \
 		scripts/mkinitramfs.sh $(INITRD) \
 		$(BUILD)/guest/* $(OUT)/modules$(SFX)/*.ko >/dev/null
+	@scripts/mkinitramfs-qemu.sh $(OUT)/initramfs-qemu.cpio.gz >/dev/null
 
 kernel-debug:
 	@$(MAKE) --no-print-directory kernel DEBUG=1
@@ -55,10 +56,12 @@ demo: kernel
 # memory per extent) and cxl_region_dax's claim (groups of 8 and of 64
 # extents, 8 among 4096 live); against QEMU's DCD, hot-plug timing of
 # cxl_region_sysram against dax+kmem, for a static RAM region and for the
-# same DC offer through cxl_region_dax.
+# same DC offer through cxl_region_dax; cxl_region_virtio's event rate
+# (mock) and the page faults and time to touch 1 GiB (QEMU).
 bench: kernel
 	@python3 scripts/bench_extent_lib.py --kernel $(KERNEL_IMAGE) --initrd $(INITRD)
 	@python3 scripts/bench.py --kernel $(KERNEL_IMAGE) --initrd $(INITRD)
+	@python3 scripts/bench_virtio.py --kernel $(KERNEL_IMAGE) --initrd $(INITRD)
 
 check: deps
 	@scripts/check.sh

@@ -11,7 +11,13 @@ manager takes it back, MemTotal shrinks.  Then the same region with
 cxl_region_dax: the fabric manager offers 128 MiB, a user claims it into a
 device-dax instance, daxctl lists it, a program maps it and checks a
 pattern, kmem puts it online as System RAM and takes it back offline, the
-user destroys the device, and the fabric manager takes the extent back."""
+user destroys the device, and the fabric manager takes the extent back.
+Last, the same region with cxl_region_virtio, for a host that passes the
+capacity to its guests: the reference VMM client follows
+/dev/cxl/virtio_regionZ, maps and checks the offered range, acknowledges
+the fabric manager's release (only then does the device get it back), and
+QEMU's own memory-backend-file, run in the guest, backs guest memory with
+an offered range."""
 import argparse
 import os
 import sys
@@ -19,6 +25,8 @@ import sys
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(TOP, 'scripts'), os.path.join(TOP, 'tests')]
 from vm import VM  # noqa: E402
+from cxl_virtio import (CTL, LOG, VIRTIO, VMM, node,  # noqa: E402
+                        saw)
 from cxl import (DEV, G, M, MEMORY, SYSRAM, bind,  # noqa: E402
                  block_size, create_dc_region, device_extents, meminfo,
                  memory_blocks, node_of_block, read, region_base, sh,
@@ -155,6 +163,50 @@ def dax_story(vm, region):
              '$(cat /sys/kernel/debug/cxl/*/dc_extents | wc -l)"')
 
 
+def vmm_story(vm, region):
+    dev = node(region)
+    step(f'Pick the VMM policy for the same region: unbind {DAX}, then '
+         'driver_override; QEMU sends no tags, so the region takes '
+         'untagged extents')
+    show(vm, f'echo {region} > /sys/bus/cxl/drivers/{DAX}/unbind')
+    show(vm, f'echo {VIRTIO} > {DEV}/{region}/driver_override && '
+             f'echo {region} > /sys/bus/cxl/drivers_probe')
+    show(vm, f'echo untagged > {DEV}/{region}/tag_mode; ls -l {dev}; '
+             f'{VMM} {dev} info')
+
+    step('The reference VMM client opens it and follows its events; the '
+         'fabric manager offers 128 MiB: the client maps the range and '
+         'checks a pattern over all of it')
+    show(vm, f'rm -f {CTL}; mkfifo {CTL}; ({VMM} {dev} follow -c {CTL} '
+             f'>{LOG} 2>&1 </dev/null &) ; sleep 1; cat {LOG}')
+    print(vm.add_capacity([(0, B)]))
+    saw(vm, r'^MAPPED group=\d+ ok=')
+    show(vm, f'cat {LOG}; {VMM} {dev} info || true')
+
+    step('The fabric manager asks for it back: the client gets a release '
+         'request, unmaps and acknowledges; only then is every mapping '
+         'zapped and Release DC sent')
+    print(vm.release_capacity([(0, B)]))
+    saw(vm, r'^ACKED group=\d+$')
+    wait_for('released', lambda: device_extents(vm) == [], timeout=120)
+    show(vm, f'cat {LOG}; echo "extents the device holds: '
+             '$(cat /sys/kernel/debug/cxl/*/dc_extents | wc -l)"')
+    show(vm, f'kill $(pidof {VMM})')
+
+    step('QEMU itself backs guest memory with a new offer: '
+         'memory-backend-file on the device (share, prealloc), '
+         'query-memdev lists it')
+    print(vm.add_capacity([(0, B)]))
+    wait_for('active', lambda: [e['state'] for e in sysfs_extents(
+        vm, region).values()] == ['active'], timeout=120)
+    qmp = ('{"execute":"qmp_capabilities"}\\n'
+           '{"execute":"query-memdev"}\\n{"execute":"quit"}\\n')
+    show(vm, f"printf '{qmp}' | qemu-system-x86_64 -machine none "
+             '-nodefaults -display none -accel tcg -qmp stdio -object '
+             f'memory-backend-file,id=cxl0,mem-path={dev},share=on,'
+             f'prealloc=on,offset=0,size={B} 2>&1', timeout=300)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--kernel', default=os.path.join(TOP, 'out', 'bzImage'))
@@ -163,7 +215,8 @@ def main():
     args = ap.parse_args()
     with VM() as vm:
         step('Boot Linux 7.3 + this project under QEMU (TCG) with one CXL DCD')
-        vm.start(kernel=args.kernel, initrd=args.initrd)
+        vm.start(kernel=args.kernel, initrd=args.initrd,
+                 extra_initrd='initramfs-qemu.cpio.gz')
         vm.wait_ready()
         print(f'guest ready after {vm.boot_time:.1f}s')
         show(vm, f'ls {DEV}')
@@ -191,6 +244,7 @@ def main():
         show(vm, "grep -o 'cxl_dc_response.*' /sys/kernel/tracing/trace")
         sysram_story(vm, region)
         dax_story(vm, region)
+        vmm_story(vm, region)
         print('\ndemo complete')
 
 

@@ -74,8 +74,10 @@ class VM:
 
     def start(self, kernel=None, initrd=None, mem='3G', debug=False,
               extra_append='', dc_size='2G', dc_regions=2, ram_size=None,
-              boot_timeout=180, mock=False, modules=None):
-        """ram_size: also give the device static volatile capacity (its
+              boot_timeout=180, mock=False, modules=None, extra_initrd=None):
+        """extra_initrd: an archive appended to initrd (a name is looked up
+        next to initrd), such as initramfs-qemu.cpio.gz.
+        ram_size: also give the device static volatile capacity (its
         'ram' partition, ahead of the DC regions in DPA), e.g. '1G'.
         mock: no CXL hardware; the guest loads cxl_test's mock devices.
         modules: the CXL module set /init loads ('real', 'mock', or 'none'
@@ -88,6 +90,14 @@ class VM:
         self.debug, self.boot_timeout = debug, boot_timeout
         self.dir = self.workdir or tempfile.mkdtemp(prefix='cxlvm-')
         os.makedirs(self.dir, exist_ok=True)
+        if extra_initrd:
+            extra = os.path.join(os.path.dirname(initrd), extra_initrd)
+            both = os.path.join(self.dir, 'initrd.cpio.gz')
+            with open(both, 'wb') as out:
+                for f in (initrd, extra):
+                    with open(f, 'rb') as part:
+                        shutil.copyfileobj(part, out)
+            initrd = both
         self.console_path = os.path.join(self.dir, 'console.log')
         ser_l = self._listen('cmd.sock')
         qmp_l = self._listen('qmp.sock')

@@ -165,3 +165,25 @@ def dax_view(d):
 
 def dax_avail(vm, d):
     return int(read(vm, f'{dax_view(d)}/dax_region/available_size'))
+
+
+KMEMLEAK = '/sys/kernel/debug/kmemleak'
+
+
+def kmemleak_armed(vm):
+    """kmemleak is there (the debug kernel) and has not turned itself off."""
+    return vm.run(f'[ -e {KMEMLEAK} ] && cat {KMEMLEAK} >/dev/null')[0] == 0
+
+
+def kmemleak_clear(vm):
+    """Report what leaked before (the suite's end fails on it anyway),
+    then forget it: what kmemleak_leaks() finds is new."""
+    sh(vm, f'echo scan > {KMEMLEAK} && echo clear > {KMEMLEAK}', timeout=600)
+
+
+def kmemleak_leaks(vm):
+    """Suspects since kmemleak_clear(): an object is reported once it is
+    5 s old and unreferenced at a scan, hence two scans 6 s apart."""
+    return sh(vm, f'echo scan > {KMEMLEAK} && sleep 6 && '
+                  f'echo scan > {KMEMLEAK} && cat {KMEMLEAK}',
+              timeout=600).strip()

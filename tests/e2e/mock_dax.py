@@ -11,7 +11,8 @@ import uuid
 
 from cxl import DEV, M, bind, read, sh, sysfs_extents, unbind, wait_for
 from cxl_mock import (PLAT, T, agree, chain, dax_avail as avail,
-                      dax_view as view, discover, eq, knob, mock_extents,
+                      dax_view as view, discover, eq, kmemleak_armed,
+                      kmemleak_clear, kmemleak_leaks, knob, mock_extents,
                       mock_stats, offer, rec, shared_and_plain_regions)
 
 VM_ARGS = {'mock': True}
@@ -271,26 +272,6 @@ def test_forced_release_of_a_free_group(vm):
     agree(vm, 'plain')
 
 
-KMEMLEAK = '/sys/kernel/debug/kmemleak'
-
-
-def kmemleak_armed(vm):
-    """kmemleak is there (the debug kernel) and has not turned itself off."""
-    return vm.run(f'[ -e {KMEMLEAK} ] && cat {KMEMLEAK} >/dev/null')[0] == 0
-
-
-def kmemleak_clear(vm):
-    """Report what leaked before (the suite's end fails on it anyway),
-    then forget it: what kmemleak_leaks() finds is new."""
-    sh(vm, f'echo scan > {KMEMLEAK} && echo clear > {KMEMLEAK}', timeout=600)
-
-
-def kmemleak_leaks(vm):
-    """Suspects since kmemleak_clear(): an object is reported once it is
-    5 s old and unreferenced at a scan, hence two scans 6 s apart."""
-    return sh(vm, f'echo scan > {KMEMLEAK} && sleep 6 && '
-                  f'echo scan > {KMEMLEAK} && cat {KMEMLEAK}',
-              timeout=600).strip()
 
 
 def test_forced_release_of_a_mapped_device(vm):
