@@ -140,7 +140,7 @@ static const u16 virtio_ev_type[VIRTIO_EV_NR] = {
  * @group: the library's group (valid until this policy answers it)
  * @id: what the VMM calls it
  * @mapped: the ranges are in &virtio_region.extents
- * @asked: the device wants it back: answered at the VMM's acknowledgement
+ * @asked: the device wants it back: answered at the VMM's acknowledgment
  * @ev: each event this group may send, allocated when it became active,
  *	so that sending one never fails; NULL once queued (the queue owns it)
  * @nr: number of @ext
@@ -370,7 +370,7 @@ static int virtio_release(struct cxl_region *cxlr, struct cxl_dc_group *group)
 		if (WARN_ON_ONCE(!vg))
 			return 0;
 		if (vr->opener && vg->mapped) {
-			/* Answered at the VMM's acknowledgement, or its close. */
+			/* Answered at the VMM's acknowledgment, or its close. */
 			vg->asked = true;
 			virtio_send(vr, vg, VIRTIO_EV_RELEASE);
 			return -EBUSY;
@@ -713,7 +713,7 @@ static long virtio_get_info(struct virtio_region *vr, void __user *uarg)
  * @size; returns the size of them all.
  */
 static size_t virtio_list_locked(struct virtio_region *vr, void *buf,
-				  size_t size, u32 *nr)
+				 size_t size, u32 *nr)
 {
 	struct virtio_group *vg;
 	size_t need = 0;

@@ -4,7 +4,7 @@ reference client in sequence order, on a plain and on a sharable device;
 the default tag mode refuses untagged extents; a forced release zaps a
 mapped group at once (SIGBUS on the next access), tells the client, and
 leaks nothing (mock counters, kmemleak); a forced release while a release
-waits for its acknowledgement answers the device once; the client's
+waits for its acknowledgment answers the device once; the client's
 give-back returns a group; a re-bind recovers the groups.  The mock's
 addresses hold no data, so the client maps and touches but checks no
 pattern (-b 0)."""

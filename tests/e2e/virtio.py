@@ -1,7 +1,7 @@
 """cxl_region_virtio against QEMU's DCD (issue #11, must-show 1 and 3):
 the reference VMM client (tools/cxl/cxl_virtio_vmm) follows
 /dev/cxl/virtio_region0, maps and checks every offered range, and takes
-part in each release; a mapping kept past the acknowledgement, in the
+part in each release; a mapping kept past the acknowledgment, in the
 client or in a peer that got the file by SCM_RIGHTS, faults with SIGBUS;
 a second opener, mmap of a range that is not active, and /dev/mem are
 refused; a VMM killed mid-handshake leaves the release to complete; a
@@ -94,7 +94,7 @@ def test_release_is_acknowledged_then_given_back(vm):
 
 def test_mapping_kept_past_the_ack_faults_in_every_process(vm):
     """The client keeps its mapping (-k), and a peer that got the file by
-    SCM_RIGHTS maps the group too (-p): after the acknowledgement both
+    SCM_RIGHTS maps the group too (-p): after the acknowledgment both
     take SIGBUS, and the release reaches QEMU, which offers it again."""
     pid = follow(vm, R, '-k -p')
     saw(vm, r'^PEER got fd$')
@@ -146,7 +146,7 @@ def test_restarted_client_lists_and_maps_again(vm):
 
 
 def test_client_killed_mid_handshake_release_completes(vm):
-    """No acknowledgement (-A): the release waits; killing the client and
+    """No acknowledgment (-A): the release waits; killing the client and
     its peer closes the file, which completes it."""
     stop(vm, state.pop('pid'))
     pid = follow(vm, R, '-A -p')

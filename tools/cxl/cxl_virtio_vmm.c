@@ -15,7 +15,7 @@
  *	  -n N      exit after N events
  *	  -b BYTES  write and check at most BYTES of each range (default all)
  *	  -M        map nothing: only print the events
- *	  -k        keep mappings past an acknowledgement or a forced release
+ *	  -k        keep mappings past an acknowledgment or a forced release
  *	            (then `touch` shows the SIGBUS)
  *	  -A        never acknowledge (a VMM stuck mid-handshake)
  *	  -p        pass the device to a peer process with SCM_RIGHTS; the
@@ -61,6 +61,7 @@
 #define MAX_GROUPS 4096
 #define MAX_RANGES 64
 #define EVENT_BUF (64 << 10)
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 struct mapping {
 	uint64_t group;
@@ -76,9 +77,13 @@ static uint64_t check_bytes = UINT64_MAX;
 static int keep, no_ack, no_map;
 static int peer_sock = -1;
 static sigjmp_buf bus_jmp;
-static volatile sig_atomic_t in_touch;
+static sig_atomic_t in_touch;	/* accessed with LOAD() and STORE() */
+static char sink;
 
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Accesses the compiler must make, each one, in order. */
+#define LOAD(p) __atomic_load_n(p, __ATOMIC_RELAXED)
+#define STORE(p, v) __atomic_store_n(p, v, __ATOMIC_RELAXED)
+
 static void say(const char *fmt, ...)
 {
 	va_list ap;
@@ -101,19 +106,23 @@ static long long now_ns(void)
 static void on_sigbus(int sig)
 {
 	(void)sig;
-	if (in_touch)
+	if (LOAD(&in_touch))
 		siglongjmp(bus_jmp, 1);
 	_exit(99);
 }
 
 static const char *type_name(int type)
 {
-	switch (type) {
-	case CXL_VIRTIO_EVENT_ADD: return "ADD";
-	case CXL_VIRTIO_EVENT_RELEASE: return "RELEASE";
-	case CXL_VIRTIO_EVENT_FORCED: return "FORCED";
-	}
-	return "UNKNOWN";
+	static const char * const names[] = {
+		[CXL_VIRTIO_EVENT_ADD] = "ADD",
+		[CXL_VIRTIO_EVENT_RELEASE] = "RELEASE",
+		[CXL_VIRTIO_EVENT_FORCED] = "FORCED",
+	};
+
+	if (type < 0 || type >= (int)ARRAY_SIZE(names) ||
+	    !names[type])
+		return "UNKNOWN";
+	return names[type];
 }
 
 static void print_event(const char *what, const struct cxl_virtio_event *ev)
@@ -145,12 +154,12 @@ static uint64_t word(uint64_t off)
 static uint64_t fill_and_check(char *addr, uint64_t offset, uint64_t len)
 {
 	uint64_t n = len < check_bytes ? len : check_bytes, i;
-	volatile uint64_t *w = (volatile uint64_t *)addr;
+	uint64_t *w = (uint64_t *)addr;
 
 	for (i = 0; i < n / 8; i++)
-		w[i] = word(offset + i * 8);
+		STORE(&w[i], word(offset + i * 8));
 	for (i = 0; i < n / 8; i++)
-		if (w[i] != word(offset + i * 8))
+		if (LOAD(&w[i]) != word(offset + i * 8))
 			return i * 8;
 	return n;
 }
@@ -158,17 +167,17 @@ static uint64_t fill_and_check(char *addr, uint64_t offset, uint64_t len)
 /* Read one byte per page of @m; 0, or 1 after a SIGBUS. */
 static int touch(struct mapping *m)
 {
-	volatile char *p = m->addr;
+	char *p = m->addr;
 	uint64_t i;
 
 	if (sigsetjmp(bus_jmp, 1)) {
-		in_touch = 0;
+		STORE(&in_touch, 0);
 		return 1;
 	}
-	in_touch = 1;
+	STORE(&in_touch, 1);
 	for (i = 0; i < m->length; i += 4096)
-		(void)p[i];
-	in_touch = 0;
+		sink ^= LOAD(&p[i]);
+	STORE(&in_touch, 0);
 	return 0;
 }
 
@@ -187,8 +196,8 @@ static void map_group(int fd, const struct cxl_virtio_event *ev)
 	uint64_t ok = 0;
 	int i, bad = 0;
 
-	for (i = 0; i < ev->nr_ranges && nr_maps < (int)(sizeof(maps) /
-						       sizeof(maps[0])); i++) {
+	for (i = 0; i < ev->nr_ranges && nr_maps < (int)ARRAY_SIZE(maps);
+	     i++) {
 		const struct cxl_virtio_range *r = &ev->ranges[i];
 		struct mapping *m = &maps[nr_maps];
 		uint64_t got;
@@ -496,14 +505,29 @@ static int follow(const char *path, int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "n:b:kAMpc:")) != -1) {
 		switch (opt) {
-		case 'M': no_map = 1; break;
-		case 'n': limit = atol(optarg); break;
-		case 'b': check_bytes = strtoull(optarg, NULL, 0); break;
-		case 'k': keep = 1; break;
-		case 'A': no_ack = 1; break;
-		case 'p': peer = 1; break;
-		case 'c': fifo = optarg; break;
-		default: return 2;
+		case 'M':
+			no_map = 1;
+			break;
+		case 'n':
+			limit = atol(optarg);
+			break;
+		case 'b':
+			check_bytes = strtoull(optarg, NULL, 0);
+			break;
+		case 'k':
+			keep = 1;
+			break;
+		case 'A':
+			no_ack = 1;
+			break;
+		case 'p':
+			peer = 1;
+			break;
+		case 'c':
+			fifo = optarg;
+			break;
+		default:
+			return 2;
 		}
 	}
 	/* The peer exists before the device is open: it gets it by message. */
@@ -584,7 +608,7 @@ static int touch_range(const char *path, uint64_t off, uint64_t len,
 {
 	struct rusage r0, r1;
 	struct timespec t0, t1;
-	volatile char *p;
+	char *p;
 	uint64_t i;
 	int fd = open(path, O_RDWR);
 
@@ -614,14 +638,14 @@ static int touch_range(const char *path, uint64_t off, uint64_t len,
 	getrusage(RUSAGE_SELF, &r0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (i = 0; i < len; i += 4096)
-		p[i] = (char)i;
+		STORE(&p[i], (char)i);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	getrusage(RUSAGE_SELF, &r1);
 	say("TOUCHED bytes=%llu faults=%ld ns=%lld aligned2m=%d",
 	    (unsigned long long)len, r1.ru_minflt - r0.ru_minflt,
 	    (long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL +
 	    (t1.tv_nsec - t0.tv_nsec), !((uintptr_t)p & ((2 << 20) - 1)));
-	munmap((void *)p, len);
+	munmap(p, len);
 	close(fd);
 	return 0;
 }
@@ -633,8 +657,10 @@ int main(int argc, char **argv)
 	int fd, rc;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: %s DEV info|list|follow [opts] | "
-			"PATH touch OFFSET LENGTH\n", argv[0]);
+		fprintf(stderr, "usage: %s DEV info|list|follow [opts]\n",
+			argv[0]);
+		fprintf(stderr, "       %s PATH touch OFFSET LENGTH [4k]\n",
+			argv[0]);
 		return 2;
 	}
 	sigaction(SIGBUS, &sa, NULL);
