@@ -268,9 +268,10 @@ static void virtio_group_free(struct virtio_group *vg)
 	kfree(vg);
 }
 
-/* The policy answers the group: nothing maps it (virtio_unmap()). */
-static void virtio_forget(struct virtio_group *vg)
+/* The policy answers the group: unmapped, and no longer the region's. */
+static void virtio_forget(struct virtio_region *vr, struct virtio_group *vg)
 {
+	virtio_unmap(vr, vg);
 	list_del(&vg->node);
 	cxl_dc_group_set_data(vg->group, NULL);
 }
@@ -375,8 +376,7 @@ static int virtio_release(struct cxl_region *cxlr, struct cxl_dc_group *group)
 			virtio_send(vr, vg, VIRTIO_EV_RELEASE);
 			return -EBUSY;
 		}
-		virtio_unmap(vr, vg);
-		virtio_forget(vg);
+		virtio_forget(vr, vg);
 	}
 	virtio_group_free(vg);
 	return 0;
@@ -400,7 +400,7 @@ static int virtio_force_release(struct cxl_region *cxlr,
 		virtio_unmap(vr, vg);
 		virtio_send(vr, vg, VIRTIO_EV_FORCED);
 		asked = vg->asked;
-		virtio_forget(vg);
+		virtio_forget(vr, vg);
 	}
 	virtio_group_free(vg);
 	/* A release asked for earlier is still owed: answer it now. */
@@ -577,8 +577,7 @@ static int virtio_close(struct inode *inode, struct file *filp)
 		list_for_each_entry_safe(vg, next, &vr->groups, node) {
 			if (!vg->asked)
 				continue;
-			virtio_unmap(vr, vg);
-			virtio_forget(vg);
+			virtio_forget(vr, vg);
 			list_add_tail(&vg->node, &done);
 		}
 	}
@@ -806,8 +805,7 @@ static long virtio_group_op(struct virtio_region *vr, unsigned int cmd,
 		if (cmd == CXL_VIRTIO_ACK_RELEASE) {
 			if (!vg->asked)
 				return -EINVAL;
-			virtio_unmap(vr, vg);
-			virtio_forget(vg);
+			virtio_forget(vr, vg);
 			break;
 		}
 		/* CXL_VIRTIO_GIVE_BACK */
@@ -909,9 +907,7 @@ static void virtio_region_unclaim(void *data)
 static void virtio_region_stop(void *data)
 {
 	struct virtio_region *vr = data;
-	struct virtio_group *vg;
-
-	struct virtio_group *next;
+	struct virtio_group *vg, *next;
 	LIST_HEAD(done);
 
 	cdev_device_del(&vr->cdev, &vr->dev);
@@ -921,7 +917,7 @@ static void virtio_region_stop(void *data)
 			virtio_unmap(vr, vg);
 			/* Asked for and unmapped now: answered here. */
 			if (vg->asked) {
-				virtio_forget(vg);
+				virtio_forget(vr, vg);
 				list_add_tail(&vg->node, &done);
 			}
 		}

@@ -155,6 +155,19 @@ def test_client_gives_back_and_ack_rules(vm):
     eq(mock_stats(vm, 'plain')['releases'] - before['releases'], 1)
     ctl(vm, 'give-back 9999')
     saw(vm, r'^GIVE-BACK-FAILED group=9999 errno=2$')
+    # Acknowledging a release nobody asked for: EINVAL; no group: ENOENT.
+    tag = str(uuid.uuid4())
+    offer(vm, 'plain', chain([(base + 2 * M, 2 * M)], tag))
+    g = saw(vm, rf'^ADD group=(\d+) tag={tag} ')
+    saw(vm, rf'^MAPPED group={g} ok=0$')
+    ctl(vm, f'ack {g}')
+    saw(vm, rf'^ACK-FAILED group={g} errno=22$')
+    ctl(vm, 'ack 9999')
+    saw(vm, r'^ACK-FAILED group=9999 errno=2$')
+    eq(len(sysfs_extents(vm, d['region'])), 1)
+    ctl(vm, f'give-back {g}')
+    saw(vm, rf'^GAVE-BACK group={g}$')
+    wait_for('given back', lambda: sysfs_extents(vm, d['region']) == {})
     agree(vm, 'plain')
     stop(vm, S.pop('pid'))
 
@@ -171,7 +184,25 @@ def test_rebind_recovers_groups(vm):
     eq(bind(vm, d['region'], VIRTIO), VIRTIO)
     out = sh(vm, f'{VMM} {node(d["region"])} list')
     assert 'LIST groups=1' in out and f'tag={tag} ' in out, out
+    # The first LIST_GROUPS had no buffer: ENOSPC said how much it needs.
+    assert re.search(r'^LIST-NEEDS bytes=[1-9]\d*$', out, re.M), out
     eq(mock_stats(vm, 'plain')['responses'], before['responses'])
+    agree(vm, 'plain')
+
+
+def test_read_needs_room_for_a_whole_event(vm):
+    """A read() buffer smaller than the next event gets EINVAL, and the
+    event stays queued for the next read."""
+    d = T['plain']
+    pid = follow(vm, d['region'], '-b 0 -s')
+    tag = str(uuid.uuid4())
+    offer(vm, 'plain', chain([(d['dpa'] + 120 * M, 2 * M)], tag))
+    saw(vm, r'^SHORT-READ bytes=-1 errno=22$')
+    saw(vm, rf'^ADD group=\d+ tag={tag} ')
+    lines = log(vm).splitlines()
+    short = lines.index('SHORT-READ bytes=-1 errno=22')
+    assert lines[short + 1].startswith(f'ADD group='), lines
+    stop(vm, pid)
     agree(vm, 'plain')
 
 

@@ -20,8 +20,12 @@
  *	  -A        never acknowledge (a VMM stuck mid-handshake)
  *	  -p        pass the device to a peer process with SCM_RIGHTS; the
  *	            peer maps every new group too
+ *	  -s        read the first event with a buffer too small for it
+ *	            first, and say what read() answered (EINVAL: the event
+ *	            stays queued)
  *	  -c FIFO   read commands from FIFO, one per line:
  *	            give-back ID   give group ID back
+ *	            ack ID         acknowledge a release of group ID
  *	            touch ID       read kept mappings of group ID
  *	            peer-touch ID  the peer reads its mapping of group ID
  *	            try-map OFFSET LENGTH  map and unmap, say whether it worked
@@ -323,6 +327,7 @@ static int list_groups(int fd, int act)
 			free(buf);
 			return -1;
 		}
+		say("LIST-NEEDS bytes=%u", list.buf_size);
 		free(buf);
 		buf = malloc(list.buf_size);
 		if (!buf)
@@ -466,6 +471,12 @@ static void command(int fd, char *line)
 			say("GIVE-BACK-FAILED group=%llu errno=%d", id, -rc);
 		else
 			say("GAVE-BACK group=%llu", id);
+	} else if (sscanf(line, "ack %llu", &id) == 1) {
+		rc = group_op(fd, CXL_VIRTIO_ACK_RELEASE, id);
+		if (rc)
+			say("ACK-FAILED group=%llu errno=%d", id, -rc);
+		else
+			say("ACKED group=%llu", id);
 	} else if (sscanf(line, "try-map %lli %lli", &off, &len) == 2) {
 		void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
 			       fd, off);
@@ -498,13 +509,16 @@ static int follow(const char *path, int argc, char **argv)
 	const char *fifo = NULL;
 	long limit = -1, seen = 0;
 	long long first_ns = 0, last_ns = 0;
-	int fd, cfd = -1, opt, peer = 0;
+	int fd, cfd = -1, opt, peer = 0, short_read = 0;
 	static char buf[EVENT_BUF];
 	char line[256];
 	size_t llen = 0;
 
-	while ((opt = getopt(argc, argv, "n:b:kAMpc:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:b:kAMpsc:")) != -1) {
 		switch (opt) {
+		case 's':
+			short_read = 1;
+			break;
 		case 'M':
 			no_map = 1;
 			break;
@@ -568,6 +582,12 @@ static int follow(const char *path, int argc, char **argv)
 			return 1;
 		}
 		if (p[0].revents & POLLIN) {
+			if (short_read) {
+				short_read = 0;
+				n = read(fd, buf, 8);
+				say("SHORT-READ bytes=%zd errno=%d", n,
+				    n < 0 ? errno : 0);
+			}
 			n = read(fd, buf, sizeof(buf));
 			if (n < 0) {
 				say("READ-FAILED errno=%d", errno);
