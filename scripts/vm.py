@@ -35,6 +35,10 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_KERNEL = os.path.join(TOP, 'out', 'bzImage')
 DEFAULT_INITRD = os.path.join(TOP, 'out', 'initramfs.cpio.gz')
 DCD_PATH = '/machine/peripheral/cxl-dcd0'
+# mock_real_ram: guest RAM kept from the kernel for cxl_test's first window
+# (1 GiB), with room past its end so that the window nests in it.
+MOCK_RAM_BASE = 4 << 30
+MOCK_RAM_RESERVE = 1280 << 20
 # How much longer than its own timeout a command's answer may take
 STALL_GRACE = 120
 # Seconds of silence on the command channel before a nudge (_read_until).
@@ -74,14 +78,18 @@ class VM:
 
     def start(self, kernel=None, initrd=None, mem='3G', debug=False,
               extra_append='', dc_size='2G', dc_regions=2, ram_size=None,
-              boot_timeout=180, mock=False, modules=None, extra_initrd=None):
+              boot_timeout=180, mock=False, modules=None, extra_initrd=None,
+              mock_real_ram=False):
         """extra_initrd: an archive appended to initrd (a name is looked up
         next to initrd), such as initramfs-qemu.cpio.gz.
         ram_size: also give the device static volatile capacity (its
         'ram' partition, ahead of the DC regions in DPA), e.g. '1G'.
         mock: no CXL hardware; the guest loads cxl_test's mock devices.
         modules: the CXL module set /init loads ('real', 'mock', or 'none'
-        for a test that loads its own); by default the one mock says."""
+        for a test that loads its own); by default the one mock says.
+        mock_real_ram: (mock) put cxl_test's first window, 1 GiB at
+        MOCK_RAM_BASE, on guest RAM that memmap= keeps from the kernel, so
+        that regions in it hold data and can go online as memory."""
         kernel = kernel or os.environ.get('VM_KERNEL') or DEFAULT_KERNEL
         initrd = initrd or os.environ.get('VM_INITRD') or DEFAULT_INITRD
         for f in (kernel, initrd):
@@ -108,6 +116,11 @@ class VM:
         # or (mock) tools/testing/cxl's cxl_test set against its mock
         # devices, on a machine without CXL hardware.
         append += ' cxl_modules=' + (modules or ('mock' if mock else 'real'))
+        if mock and mock_real_ram:
+            # 4G: 2G below 4 GiB, 2G above it, the reserved range in that.
+            mem = '4G'
+            append += (f' memmap={MOCK_RAM_RESERVE >> 20}M${MOCK_RAM_BASE:#x}'
+                       f' cxl_test.ram_window_base={MOCK_RAM_BASE:#x}')
         append = (append + ' ' + extra_append).strip()
         self.mock = mock
         if mock:

@@ -1,15 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Copyright(c) 2026 The CXL DCD project authors. */
-#include <linux/delay.h>
 #include <linux/device.h>
 #include <linux/ioport.h>
 #include <linux/list.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/sizes.h>
 #include <cxl/dc_lib.h>
+#include <cxl/dc_unplug.h>
 #include "cxl.h"
 #include "../dax/bus.h"
 #include "../dax/dax-private.h"
@@ -52,7 +53,8 @@
  * device, in use and never given back nor recovered until reboot.
  *
  * Unbinding first revokes every device holding a group (kmem unplugs,
- * waiting for pinned memory as ``cxl_region_sysram`` does), then tears
+ * waiting for pinned memory as ``cxl_region_sysram`` does, killably: a
+ * killed unbind leaves such memory online and strands its group), then tears
  * the dax view down, then the library forgets the groups; they stay
  * accepted on the device for the next policy.
  *
@@ -77,6 +79,7 @@
  * @groups: the active groups, oldest first
  * @tries: failed revoke attempts in a row, for the retry's pause
  * @dying: unbinding: no claim, no retry
+ * @unplug: bounds each revoke of a device whose memory kmem has online
  */
 struct dax_dc {
 	struct cxl_region *cxlr;
@@ -86,6 +89,7 @@ struct dax_dc {
 	struct list_head groups;
 	unsigned int tries;
 	bool dying;
+	struct cxl_dc_unplug unplug;
 };
 
 /**
@@ -297,35 +301,69 @@ static int dax_dc_release(struct cxl_region *cxlr, struct cxl_dc_group *group)
 }
 
 /* Pause before the next revoke attempt: 0.5 s, doubling, at most 10 s. */
-#define DAX_DC_RETRY_MAX_MS 10000
+#define DAX_DC_RETRY_MAX_MS 10000U
 
 static unsigned long dax_dc_retry_delay(unsigned int tries)
 {
-	return msecs_to_jiffies(min(500U << min(tries, 5U),
-				    (unsigned int)DAX_DC_RETRY_MAX_MS));
+	return msecs_to_jiffies(cxl_dc_retry_ms(tries, DAX_DC_RETRY_MAX_MS));
+}
+
+/*
+ * Retry and unbind pick a group before they take &dax_dc.lock to revoke
+ * it; meanwhile its device may have let go and the group gone.
+ */
+static bool dax_dc_listed(struct dax_dc *dd, struct dax_dc_group *dg)
+{
+	struct dax_dc_group *pos;
+
+	lockdep_assert_held(&dd->lock);
+	list_for_each_entry(pos, &dd->groups, node)
+		if (pos == dg)
+			return true;
+	return false;
+}
+
+static int dax_dc_revoke_owner(void *owner)
+{
+	return dax_sparse_revoke(owner);
 }
 
 /*
  * Take @dg's device out of use, under the view's device lock, which keeps
  * the dax region and the holder (only the region's delete frees it) in
- * place.  Returns 0 once nobody holds @dg, or the driver's error (kmem
- * could not unplug the memory) with the device as it was.
+ * place.  A device bound to kmem may have memory online: the revoke is a
+ * bounded attempt (cxl_dc_unplug()) that takes the pages of its online
+ * blocks first and fails rather than waiting on a pinned one, so that
+ * kmem's unplug never waits for pinned pages (that would hold up the
+ * region's worker until they drop).  Returns 0 once nobody holds @dg, or
+ * an error with the device as it was.
  */
 static int dax_dc_revoke(struct dax_dc *dd, struct dax_dc_group *dg)
 {
 	struct dev_dax *owner;
-	int rc = 0;
+	struct range *r;
+	int nr, rc;
 
 	guard(device)(dd->view);
 	scoped_guard(mutex, &dd->lock) {
+		if (!dax_dc_listed(dd, dg) || !dg->owner)
+			return 0;
+		nr = cxl_dc_group_nr_extents(dg->group);
+		r = kcalloc(nr, sizeof(*r), GFP_KERNEL);
+		if (!r)
+			return -ENOMEM;
+		for (int i = 0; i < nr; i++) {
+			struct cxl_dc_extent_info info;
+
+			cxl_dc_group_extent(dg->group, i, &info);
+			r[i] = info.hpa;
+		}
 		owner = dg->owner;
-		if (owner)
-			get_device(&owner->dev);
+		get_device(&owner->dev);
 	}
-	if (owner) {
-		rc = dax_sparse_revoke(owner);
-		put_device(&owner->dev);
-	}
+	rc = cxl_dc_unplug(&dd->unplug, r, nr, dax_dc_revoke_owner, owner);
+	put_device(&owner->dev);
+	kfree(r);
 	return rc;
 }
 
@@ -486,11 +524,44 @@ static struct cxl_driver cxl_region_dax_view_driver = {
  * is waited for, idly, as cxl_region_sysram's unbind waits: once unbinding
  * returns, the capacity may go back to the device.
  */
+/*
+ * Unbinding was killed while @dg's memory is in use: give it up as it is.
+ * Unbinding the driver leaves the memory online (kmem: "stuck online
+ * until reboot"), and giving the claim up then strands the group
+ * (dax_dc_unclaim()).
+ */
+static void dax_dc_abandon(struct dax_dc *dd, struct dax_dc_group *dg)
+{
+	struct dev_dax *owner;
+
+	guard(device)(dd->view);
+	scoped_guard(mutex, &dd->lock) {
+		owner = dax_dc_listed(dd, dg) ? dg->owner : NULL;
+		if (owner)
+			get_device(&owner->dev);
+	}
+	if (!owner)
+		return;
+	dev_crit(&dd->cxlr->dev,
+		 "unbind killed: %s in use stays online until reboot\n",
+		 dev_name(&owner->dev));
+	device_release_driver(&owner->dev);
+	/* Fails only if a driver bound again meanwhile: the caller retries. */
+	dax_sparse_revoke(owner);
+	put_device(&owner->dev);
+}
+
+/*
+ * Unbinding: revoke every device.  Memory in use (kmem cannot unplug
+ * pinned pages) is waited for with growing pauses, killably: killing the
+ * task that unbinds leaves it online and its group stranded, as
+ * cxl_region_sysram does.
+ */
 static void dax_dc_revoke_all(void *data)
 {
 	struct dax_dc *dd = data;
+	unsigned int tries = 0, ms;
 	struct dax_dc_group *dg;
-	unsigned int tries = 0;
 
 	/* The links go before the view does. */
 	cxl_dc_mirror_extents(dd->cxlr, NULL);
@@ -498,14 +569,21 @@ static void dax_dc_revoke_all(void *data)
 		dd->dying = true;
 	cancel_delayed_work_sync(&dd->retry);
 	while ((dg = dax_dc_next_held(dd, true))) {
-		int rc = dax_dc_revoke(dd, dg);
+		int rc;
 
+		if (fatal_signal_pending(current)) {
+			dax_dc_abandon(dd, dg);
+			continue;
+		}
+		rc = dax_dc_revoke(dd, dg);
 		if (!rc)
 			continue;
 		if (!tries)
 			dev_warn(&dd->cxlr->dev,
-				 "unbind waits for memory still in use (%d)\n", rc);
-		msleep(jiffies_to_msecs(dax_dc_retry_delay(tries++)));
+				 "unbind waits for memory still in use (%d); killing it leaves the memory online until reboot\n",
+				 rc);
+		ms = cxl_dc_retry_ms(tries++, DAX_DC_RETRY_MAX_MS);
+		schedule_timeout_killable(msecs_to_jiffies(ms));
 	}
 }
 
@@ -524,6 +602,7 @@ static void dax_dc_free(void *data)
 	}
 	if (dd->view)
 		put_device(dd->view);
+	cxl_dc_unplug_exit(&dd->unplug);
 	kfree(dd);
 }
 
@@ -547,6 +626,12 @@ static int cxl_region_dax_probe(struct device *dev)
 	mutex_init(&dd->lock);
 	INIT_LIST_HEAD(&dd->groups);
 	INIT_DELAYED_WORK(&dd->retry, dax_dc_retry);
+	/* Before any claim: kmem adds memory only to a claimed device. */
+	rc = cxl_dc_unplug_init(&dd->unplug);
+	if (rc) {
+		kfree(dd);
+		return rc;
+	}
 	/* Freed last: after the policy is unregistered. */
 	rc = devm_add_action_or_reset(dev, dax_dc_free, dd);
 	if (rc)

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Copyright(c) 2026 The CXL DCD project authors. */
-#include <linux/bitmap.h>
 #include <linux/gfp.h>
 #include <linux/jiffies.h>
 #include <linux/kthread.h>
@@ -9,11 +8,9 @@
 #include <linux/memory-tiers.h>
 #include <linux/mm.h>
 #include <linux/module.h>
-#include <linux/notifier.h>
-#include <linux/page_ref.h>
 #include <linux/slab.h>
-#include <linux/spinlock.h>
 #include <cxl/dc_lib.h>
+#include <cxl/dc_unplug.h>
 #include "cxl.h"
 
 /**
@@ -38,22 +35,17 @@
  *
  * Removal never runs on the event path: one worker thread per region
  * takes memory out, one chunk (a group, or the static region) per
- * attempt.  An attempt first takes the pages of every online memory block
- * of the chunk away from the page allocator with alloc_contig_range(), a
- * block at a time and in a few tries at most (five in ZONE_MOVABLE, one
- * elsewhere), and marks them PageOffline: they are *fake-offline*, the
- * worker's own.  Blocks that are offline (``online_type=offline``) have
- * nothing to take.  Then offline_and_remove_memory_ranges() takes the
- * chunk out, all of it or nothing: as each block goes offline the
- * region's memory notifier drops the worker's page references, so
- * offlining finds no page to migrate and cannot hang on one held by
- * someone else; if offlining is cancelled it takes them again.  An
- * attempt that fails gives every page it took back to the allocator and
- * leaves every block as it was: the group stays plugged, shows
- * ``release-pending``, and is retried with growing pauses until it goes;
- * then the device gets its Release DC.  While an attempt runs, nobody but
- * the worker can online or offline the chunk's blocks (-EBUSY), and an
- * attempt does not start while one of them is on its way on- or offline.
+ * attempt.  An attempt is bounded (cxl_dc_unplug(), the way virtio-mem
+ * does it): it first takes the pages of every online memory block of the
+ * chunk from the page allocator with alloc_contig_range() in a few tries
+ * (*fake-offline*), failing rather than waiting on a pinned page, and
+ * only then offline_and_remove_memory_ranges() takes the chunk out, all of
+ * it or nothing, with no page left to migrate.  An attempt that fails
+ * gives every page back and leaves every block as it was: the group stays
+ * plugged, shows ``release-pending``, and is retried with growing pauses
+ * until it goes; then the device gets its Release DC.  While an attempt
+ * runs, nobody but the worker can online or offline the chunk's blocks
+ * (-EBUSY).
  * A forced release is logged as critical and the memory is taken out of
  * use at once, as far as offlining allows; the library then gives back
  * whatever the device left of the group.
@@ -62,27 +54,32 @@
  * not ask for stays accepted on the device and the next policy bound to
  * the region reads it back with Get DC Extent List.  The library requires
  * that nothing is in use when it forgets the groups, so unbinding waits
- * until memory held by pinned pages can go.  That wait cannot be killed:
- * once unbinding returns, the CXL core may give the capacity back to the
- * device (``delete_region``, or the library for a group the device asked
- * for), reset the decoders, or hand the groups to the next policy, so
- * memory still in use must not outlive the driver, and there is nowhere
- * safe to leave it.  The wait is idle (no load, no hung task report) and
- * warns every 30 seconds.
+ * until memory held by pinned pages can go, warning every 30 seconds: the
+ * memory comes back once the pins drop.  The wait is killable.  Killing
+ * the task that unbinds gives that memory up instead: it stays online
+ * until reboot, as kmem leaves memory it cannot remove, and each of its
+ * groups is *stranded* (cxl_dc_strand()): accepted on the device and never
+ * given back, recovered or confirmed released, so the capacity is never
+ * handed to anyone while the host still uses it.  Its memory blocks keep
+ * the region's memory group, resource name and memory type, leaked on
+ * purpose.  Deleting the region afterwards is the administrator's
+ * choice, as with kmem: the decoders then stop mapping memory the host
+ * still has.
  *
  * Lock order: the library's per-region policy_lock (held around
  * activate, release and force_release), then &sysram.lock, then the
  * library's device lock (cxl_dc_release_done()) or the memory hot-plug
  * locks (the device hot-plug lock and mem_hotplug_lock, taken by adding,
- * onlining, offlining and removing memory), then &sysram.fo_lock.  The
- * memory notifier runs under the hot-plug locks, also when sysram_plug()
- * onlines memory under &sysram.lock, so it takes only &sysram.fo_lock, a
- * spinlock under which nothing else is called.  The worker calls
+ * onlining, offlining and removing memory), then the lock of
+ * &sysram.unplug.  Its memory notifier runs under the hot-plug locks, also
+ * when sysram_plug() onlines memory under &sysram.lock, and takes only that
+ * spinlock, under which nothing else is called.  The worker calls
  * offline_and_remove_memory_ranges() holding no lock of this file.
  * ``validate`` runs under the library's device lock and takes no lock
  * here.
  */
 
+/* Copied per region: memory left online outlives the module. */
 static const char sysram_res_name[] = "System RAM (cxl_region_sysram)";
 
 static int sysram_default_online_type = MMOP_ONLINE_MOVABLE;
@@ -114,10 +111,6 @@ MODULE_PARM_DESC(online_type,
 
 /* Pause before retrying memory that could not be offlined, at most. */
 #define SYSRAM_RETRY_MAX_MS	8000U
-/* alloc_contig_range() tries per block in ZONE_MOVABLE, which should move. */
-#define SYSRAM_MOVABLE_TRIES	5
-/* &sysram.changing when no block is on its way on- or offline. */
-#define SYSRAM_NO_PFN		ULONG_MAX
 
 /**
  * struct sysram_chunk - memory added as one unit
@@ -128,8 +121,7 @@ MODULE_PARM_DESC(online_type,
  * @tries: failed unplug attempts so far
  * @next_try: when the worker tries again (jiffies)
  * @nr: number of ranges
- * @range: host physical ranges, memory block aligned; their blocks are
- *	numbered from 0 in this order for &sysram.held
+ * @range: host physical ranges, memory block aligned
  */
 struct sysram_chunk {
 	struct list_head node;
@@ -147,331 +139,57 @@ struct sysram_chunk {
  * @nid: NUMA node the memory goes to
  * @mtype: the node's memory type (tier), as kmem sets it for dax memory
  * @mgid: memory group of the region
+ * @res_name: name of its System RAM resources, a copy of sysram_res_name
  * @online_type: &enum mmop for memory added from now on
  * @lock: protects @plugged, @releasing, @kick and @dying
  * @plugged: chunks in use as System RAM
  * @releasing: chunks to take out, oldest first
  * @kick: the worker has new work
  * @dying: the driver is unbinding: no new memory
+ * @stranded: unbinding was killed and left memory online: its memory
+ *	group, resource name and memory type stay until reboot
  * @worker: the thread that offlines and removes memory
  * @wq: where @worker waits for work
  * @drained: where unbinding waits for @releasing to empty
- * @mem_nb: the region's memory notifier, see sysram_memory_cb()
- * @fo_lock: protects @out, @held, @dropped and @changing; a spinlock, as
- *	the memory notifier takes it under the memory hot-plug locks
- * @out: the chunk an unplug attempt is on, NULL between attempts.  One
- *	worker makes one attempt at a time, so this is the whole list of
- *	chunks with fake-offline pages.
- * @held: blocks of @out whose pages @worker holds fake-offline, a bit per
- *	block as &sysram_chunk.range numbers them
- * @dropped: the notifier dropped @worker's references to the pages of
- *	the block being offlined now
- * @changing: first pfn of the memory block being onlined or offlined
- *	now (the memory hot-plug lock lets one through at a time), or
- *	%SYSRAM_NO_PFN
+ * @unplug: @worker's bounded attempts, and their memory notifier
  */
 struct sysram {
 	struct cxl_region *cxlr;
 	int nid;
 	struct memory_dev_type *mtype;
 	int mgid;
+	const char *res_name;
 	int online_type;
 	struct mutex lock; /* see above and the DOC block's lock order */
 	struct list_head plugged;
 	struct list_head releasing;
 	bool kick;
 	bool dying;
+	bool stranded;
 	struct task_struct *worker;
 	wait_queue_head_t wq;
 	wait_queue_head_t drained;
-	struct notifier_block mem_nb;
-	spinlock_t fo_lock; /* innermost, see the DOC block's lock order */
-	struct sysram_chunk *out;
-	unsigned long *held;
-	bool dropped;
-	unsigned long changing;
+	struct cxl_dc_unplug unplug;
 };
-
-/* --- memory blocks of a chunk --------------------------------------------- */
-
-static unsigned long sysram_block_pages(void)
-{
-	return PHYS_PFN(memory_block_size_bytes());
-}
-
-static int sysram_nr_blocks(const struct sysram_chunk *c)
-{
-	unsigned long n = 0;
-
-	for (int i = 0; i < c->nr; i++)
-		n += PHYS_PFN(range_len(&c->range[i])) / sysram_block_pages();
-	return n;
-}
-
-/* Which block of @c holds @pfn, or -1 when none does. */
-static int sysram_block_of(const struct sysram_chunk *c, unsigned long pfn)
-{
-	unsigned long per = sysram_block_pages();
-	int b = 0;
-
-	for (int i = 0; i < c->nr; i++) {
-		unsigned long start = PHYS_PFN(c->range[i].start);
-		unsigned long n = PHYS_PFN(range_len(&c->range[i]));
-
-		if (pfn >= start && pfn - start < n)
-			return b + (pfn - start) / per;
-		b += n / per;
-	}
-	return -1;
-}
-
-/* --- fake-offline: a block's pages taken from the page allocator --------- */
-
-/*
- * Take every page of the online block at @pfn away from the page
- * allocator.  alloc_contig_range() migrates what is in use and fails
- * (-EBUSY) on what it cannot move rather than waiting for it; that may be
- * a passing reference, so ZONE_MOVABLE, which should always move, gets a
- * few tries.  The pages then count as neither free nor managed: they are
- * the worker's, with one reference each, until sysram_return_block().
- * @nr is the whole block: memory is added without MHP_MEMMAP_ON_MEMORY,
- * so none of it holds its own memmap, and the memory notifier's events
- * cover the same pages.  Returns 0, or an errno with nothing taken.
- */
-static int sysram_take_block(unsigned long pfn, unsigned long nr)
-{
-	int tries = is_zone_movable_page(pfn_to_page(pfn)) ?
-		    SYSRAM_MOVABLE_TRIES : 1;
-	unsigned long i;
-	int rc;
-
-	do {
-		rc = alloc_contig_range(pfn, pfn + nr, ACR_FLAGS_NONE,
-					GFP_KERNEL);
-	} while (rc && rc != -ENOMEM && --tries);
-	if (rc)
-		return rc;
-
-	/* Walkers that read page contents skip PageOffline pages. */
-	page_offline_begin();
-	for (i = 0; i < nr; i++)
-		__folio_set_offline(pfn_folio(pfn + i));
-	page_offline_end();
-	adjust_managed_page_count(pfn_to_page(pfn), -(long)nr);
-	return 0;
-}
-
-/* Undo sysram_take_block(): the pages are free memory again. */
-static void sysram_return_block(unsigned long pfn, unsigned long nr)
-{
-	unsigned long i;
-
-	for (i = 0; i < nr; i++)
-		__folio_clear_offline(pfn_folio(pfn + i));
-	free_contig_range(pfn, nr);
-	adjust_managed_page_count(pfn_to_page(pfn), nr);
-}
-
-/*
- * Fake-offline every online block of @c, marking each in &sysram.held by
- * its number: blocks count from 0 through the ranges in order.  Stops at
- * the first block that cannot be taken; the caller gives back what was
- * taken.  Offline blocks hold nothing in use.
- */
-static int sysram_take_chunk(struct sysram *sr, struct sysram_chunk *c)
-{
-	unsigned long per = sysram_block_pages();
-	int b = 0, rc;
-
-	for (int i = 0; i < c->nr; i++) {
-		unsigned long pfn = PHYS_PFN(c->range[i].start);
-		unsigned long end = PHYS_PFN(c->range[i].end + 1);
-
-		for (; pfn < end; pfn += per, b++) {
-			if (!pfn_to_online_page(pfn))
-				continue;
-			rc = sysram_take_block(pfn, per);
-			if (rc)
-				return rc;
-			scoped_guard(spinlock, &sr->fo_lock)
-				__set_bit(b, sr->held);
-			cond_resched();
-		}
-	}
-	return 0;
-}
-
-/*
- * After a failed attempt: give back the pages of every block still held.
- * Blocks that went offline meanwhile are no longer held (see
- * sysram_notified()), and one that offline_and_remove_memory_ranges()
- * put back online came back with pages of the page allocator's own.
- */
-static void sysram_return_chunk(struct sysram *sr, struct sysram_chunk *c)
-{
-	unsigned long per = sysram_block_pages();
-	int b = 0;
-
-	for (int i = 0; i < c->nr; i++) {
-		unsigned long pfn = PHYS_PFN(c->range[i].start);
-		unsigned long end = PHYS_PFN(c->range[i].end + 1);
-
-		for (; pfn < end; pfn += per, b++) {
-			bool held = false;
-
-			scoped_guard(spinlock, &sr->fo_lock)
-				held = __test_and_clear_bit(b, sr->held);
-			if (held)
-				sysram_return_block(pfn, per);
-		}
-	}
-}
-
-/* --- the memory notifier -------------------------------------------------- */
-
-enum sysram_pages {
-	SYSRAM_PAGES_KEEP,	/* nothing to do */
-	SYSRAM_PAGES_REFUSE,	/* not while an attempt is on the block */
-	SYSRAM_PAGES_DROP,	/* drop the worker's page references */
-	SYSRAM_PAGES_RETAKE,	/* take them again */
-};
-
-/*
- * What a memory block event at @pfn means for the attempt in progress.
- * During an attempt on &sysram.out only the worker itself, inside
- * offline_and_remove_memory_ranges(), onlines or offlines its blocks:
- * offlining, or onlining again what it offlined when a later block
- * failed.  Anyone else could offline a block sysram_take_chunk() is
- * working on, or online one with pages that are not held, and offlining
- * it would wait for them to migrate.  Events come a memory block at a
- * time, so @pfn, its first pfn, says which.  Context: &sysram.fo_lock
- * held.
- */
-static enum sysram_pages sysram_notified(struct sysram *sr,
-					 unsigned long action,
-					 unsigned long pfn)
-{
-	int b = sr->out ? sysram_block_of(sr->out, pfn) : -1;
-	bool dropped = sr->dropped;
-
-	lockdep_assert_held(&sr->fo_lock);
-	switch (action) {
-	case MEM_GOING_ONLINE:
-	case MEM_GOING_OFFLINE:
-		if (b >= 0 && current != sr->worker)
-			return SYSRAM_PAGES_REFUSE;
-		sr->changing = pfn;
-		if (b < 0 || action != MEM_GOING_OFFLINE ||
-		    !test_bit(b, sr->held))
-			return SYSRAM_PAGES_KEEP;
-		sr->dropped = true;
-		return SYSRAM_PAGES_DROP;
-	case MEM_ONLINE:
-	case MEM_CANCEL_ONLINE:
-	case MEM_OFFLINE:
-	case MEM_CANCEL_OFFLINE:
-		/* Each ends the one change in progress, whoever started it. */
-		sr->changing = SYSRAM_NO_PFN;
-		sr->dropped = false;
-		if (!dropped || WARN_ON_ONCE(b < 0))
-			return SYSRAM_PAGES_KEEP;
-		if (action == MEM_CANCEL_OFFLINE)
-			return SYSRAM_PAGES_RETAKE;
-		/* Offline: the pages went with the block. */
-		__clear_bit(b, sr->held);
-		return SYSRAM_PAGES_KEEP;
-	default:
-		return SYSRAM_PAGES_KEEP;
-	}
-}
-
-/*
- * One notifier per bound region, registered for as long as its worker
- * runs: what it looks at (&sysram.out and &sysram.held) is that worker's,
- * under the region's own &sysram.fo_lock, and a block of another region
- * costs it one spinlock.  A block going offline that the worker holds
- * fake-offline has no other user: dropping the references lets
- * offline_pages() skip its pages (PageOffline with no reference).  The
- * page loops run without the lock: the worker is in
- * offline_and_remove_memory_ranges(), so nothing else touches the block.
- */
-static int sysram_memory_cb(struct notifier_block *nb, unsigned long action,
-			    void *arg)
-{
-	struct sysram *sr = container_of(nb, struct sysram, mem_nb);
-	const struct memory_notify *mhp = arg;
-	enum sysram_pages todo;
-	struct page *page;
-	unsigned long i;
-
-	scoped_guard(spinlock, &sr->fo_lock)
-		todo = sysram_notified(sr, action, mhp->start_pfn);
-
-	switch (todo) {
-	case SYSRAM_PAGES_REFUSE:
-		return notifier_from_errno(-EBUSY);
-	case SYSRAM_PAGES_DROP:
-		for (i = 0; i < mhp->nr_pages; i++) {
-			page = pfn_to_page(mhp->start_pfn + i);
-			/* A reference taken in passing: offlining waits. */
-			if (WARN_ON_ONCE(!page_ref_dec_and_test(page)))
-				dump_page(page, "sysram: held page in use");
-		}
-		break;
-	case SYSRAM_PAGES_RETAKE:
-		for (i = 0; i < mhp->nr_pages; i++)
-			page_ref_inc(pfn_to_page(mhp->start_pfn + i));
-		break;
-	default:
-		break;
-	}
-	return NOTIFY_OK;
-}
 
 /* --- the worker ----------------------------------------------------------- */
 
+static int sysram_remove(void *arg)
+{
+	struct sysram_chunk *c = arg;
+
+	return offline_and_remove_memory_ranges(c->range, c->nr);
+}
+
 /*
- * One attempt to take @c out.  All of it or nothing: on failure every
- * page taken goes back and every block is as it was.  Fails with -EBUSY
- * at once if one of its blocks is on its way on- or offline: the retry
- * comes soon enough.  Context: the worker thread, no lock held.
+ * One attempt to take @c out, bounded (see the DOC block): all of it or
+ * nothing.  Fails with -EBUSY at once if one of its blocks is on its way
+ * on- or offline: the retry comes soon enough.  Context: the worker
+ * thread, no lock held.
  */
 static int sysram_unplug(struct sysram *sr, struct sysram_chunk *c)
 {
-	int n = sysram_nr_blocks(c);
-	unsigned long *held = bitmap_zalloc(n, GFP_KERNEL);
-	bool busy;
-	int rc;
-
-	if (!held)
-		return -ENOMEM;
-	scoped_guard(spinlock, &sr->fo_lock) {
-		busy = sysram_block_of(c, sr->changing) >= 0;
-		if (!busy) {
-			sr->out = c;
-			sr->held = held;
-		}
-	}
-	if (busy) {
-		bitmap_free(held);
-		return -EBUSY;
-	}
-
-	rc = sysram_take_chunk(sr, c);
-	if (!rc)
-		rc = offline_and_remove_memory_ranges(c->range, c->nr);
-	/* All or nothing: what offlining left online is given back. */
-	if (rc)
-		sysram_return_chunk(sr, c);
-
-	scoped_guard(spinlock, &sr->fo_lock) {
-		/* Removed: every held block went offline, and was let go. */
-		WARN_ON_ONCE(!bitmap_empty(held, n));
-		sr->out = NULL;
-		sr->held = NULL;
-	}
-	bitmap_free(held);
-	return rc;
+	return cxl_dc_unplug(&sr->unplug, c->range, c->nr, sysram_remove, c);
 }
 
 /* After an attempt on @c: forget it, or plan the next try. */
@@ -479,8 +197,7 @@ static bool sysram_done(struct sysram *sr, struct sysram_chunk *c, int rc)
 {
 	lockdep_assert_held(&sr->lock);
 	if (rc) {
-		unsigned int ms = min(500U << min(c->tries, 5U),
-				      SYSRAM_RETRY_MAX_MS);
+		unsigned int ms = cxl_dc_retry_ms(c->tries, SYSRAM_RETRY_MAX_MS);
 
 		if (!c->tries++)
 			dev_info(&sr->cxlr->dev,
@@ -582,7 +299,7 @@ static int sysram_plug(struct sysram *sr, struct sysram_chunk *c)
 	for (i = 0; i < c->nr; i++) {
 		rc = __add_memory_driver_managed(sr->mgid, c->range[i].start,
 						 range_len(&c->range[i]),
-						 sysram_res_name,
+						 sr->res_name,
 						 MHP_NID_IS_MGID, online_type);
 		if (rc)
 			break;
@@ -721,41 +438,80 @@ static struct cxl_dc_policy sysram_policy = {
 /* --- binding -------------------------------------------------------------- */
 
 /*
+ * Unbinding was killed with memory still in use: leave it online until
+ * reboot and strand its groups (see the DOC block).  The worker stops
+ * first; its attempts are bounded, and once it is gone no page is held
+ * fake-offline.
+ */
+static void sysram_strand_all(struct sysram *sr)
+{
+	struct sysram_chunk *c, *next;
+
+	kthread_stop(sr->worker);
+	sr->worker = NULL;
+	guard(mutex)(&sr->lock);
+	list_for_each_entry_safe(c, next, &sr->releasing, node) {
+		dev_crit(&sr->cxlr->dev,
+			 "unbind killed: %pra in use stays online until reboot\n",
+			 &c->range[0]);
+		if (c->group) {
+			cxl_dc_group_set_data(c->group, NULL);
+			cxl_dc_strand(c->group);
+		}
+		list_del(&c->node);
+		kfree(c);
+		sr->stranded = true;
+	}
+}
+
+/*
  * Unbinding: take every chunk out before the library forgets the groups.
- * Waits as long as pinned pages keep memory online, and not killably:
- * after unbinding the CXL core may give the capacity back to the device,
- * reset the decoders or hand the groups to the next policy, so no memory
- * may stay in use past it (see the DOC block).  Each attempt of the worker
- * is bounded; only this wait is not.
+ * Waits as long as pinned pages keep memory online, warning every 30
+ * seconds, until the pins drop or the unbinding task is killed (see the
+ * DOC block).  Each attempt of the worker is bounded; only this wait is
+ * not.
  */
 static void sysram_drain(void *data)
 {
 	struct sysram *sr = data;
 	struct sysram_chunk *c, *next;
+	long rc;
 
 	scoped_guard(mutex, &sr->lock) {
 		WRITE_ONCE(sr->dying, true);
 		list_for_each_entry_safe(c, next, &sr->plugged, node)
 			sysram_queue(sr, c);
 	}
-	while (!wait_event_idle_timeout(sr->drained,
-					list_empty_careful(&sr->releasing),
-					30 * HZ))
+	for (;;) {
+		rc = wait_event_killable_timeout(sr->drained,
+						 list_empty_careful(&sr->releasing),
+						 30 * HZ);
+		if (rc > 0)
+			return;
+		if (rc < 0)
+			break;
 		dev_warn(&sr->cxlr->dev,
-			 "unbind waits for memory still in use to go offline\n");
+			 "unbind waits for memory still in use to go offline; killing it leaves the memory online until reboot\n");
+	}
+	sysram_strand_all(sr);
 }
 
 static void sysram_stop(void *data)
 {
 	struct sysram *sr = data;
 
-	kthread_stop(sr->worker);
+	if (sr->worker)
+		kthread_stop(sr->worker);
 	/* Only chunks that never got queued are left: none after a drain. */
 	WARN_ON_ONCE(!list_empty(&sr->plugged) || !list_empty(&sr->releasing));
 	/* No attempt after the worker's end: nothing is held fake-offline. */
-	unregister_memory_notifier(&sr->mem_nb);
+	cxl_dc_unplug_exit(&sr->unplug);
+	/* Memory left online still names them; kmem keeps its own the same way. */
+	if (sr->stranded)
+		return;
 	memory_group_unregister(sr->mgid);
 	clear_node_memory_type(sr->nid, sr->mtype);
+	kfree(sr->res_name);
 }
 
 /*
@@ -806,9 +562,6 @@ static struct sysram *sysram_alloc(struct cxl_region *cxlr)
 	INIT_LIST_HEAD(&sr->releasing);
 	init_waitqueue_head(&sr->wq);
 	init_waitqueue_head(&sr->drained);
-	spin_lock_init(&sr->fo_lock);
-	sr->changing = SYSRAM_NO_PFN;
-	sr->mem_nb.notifier_call = sysram_memory_cb;
 
 	sr->nid = phys_to_target_node(res->start);
 	if (sr->nid == NUMA_NO_NODE)
@@ -816,11 +569,16 @@ static struct sysram *sysram_alloc(struct cxl_region *cxlr)
 	sr->mtype = sysram_memory_type(sr->nid);
 	if (IS_ERR(sr->mtype))
 		return ERR_CAST(sr->mtype);
+	sr->res_name = kstrdup(sysram_res_name, GFP_KERNEL);
+	if (!sr->res_name)
+		return ERR_PTR(-ENOMEM);
 	sr->mgid = sysram_group(sr);
-	if (sr->mgid < 0)
-		return ERR_PTR(sr->mgid);
+	if (sr->mgid < 0) {
+		rc = sr->mgid;
+		goto free_name;
+	}
 	/* Before any memory is added: it sees every change of its blocks. */
-	rc = register_memory_notifier(&sr->mem_nb);
+	rc = cxl_dc_unplug_init(&sr->unplug);
 	if (rc)
 		goto unregister_group;
 	sr->worker = kthread_run(sysram_worker, sr, "cxl_sysram/%d", cxlr->id);
@@ -834,9 +592,11 @@ static struct sysram *sysram_alloc(struct cxl_region *cxlr)
 	return rc ? ERR_PTR(rc) : sr;
 
 unregister_notifier:
-	unregister_memory_notifier(&sr->mem_nb);
+	cxl_dc_unplug_exit(&sr->unplug);
 unregister_group:
 	memory_group_unregister(sr->mgid);
+free_name:
+	kfree(sr->res_name);
 	return ERR_PTR(rc);
 }
 

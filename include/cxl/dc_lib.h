@@ -3,6 +3,7 @@
 #ifndef __CXL_DC_LIB_H__
 #define __CXL_DC_LIB_H__
 
+#include <linux/minmax.h>
 #include <linux/range.h>
 #include <linux/uuid.h>
 
@@ -162,6 +163,20 @@ int cxl_dc_region_facts(struct cxl_region *cxlr,
 			struct cxl_dc_region_facts *info);
 int cxl_dc_give_back(struct cxl_dc_group *group);
 void cxl_dc_strand(struct cxl_dc_group *group);
+
+/**
+ * cxl_dc_retry_ms() - pause before trying again to free memory in use
+ * @tries: failed attempts so far
+ * @max_ms: the longest pause
+ *
+ * Policies retry memory that pinned pages keep in use on one schedule:
+ * 0.5 s, doubling with each failure, at most @max_ms.
+ */
+static inline unsigned int cxl_dc_retry_ms(unsigned int tries,
+					   unsigned int max_ms)
+{
+	return min(500U << min(tries, 5U), max_ms);
+}
 struct cxl_dc_group *cxl_dc_find_group(struct cxl_region *cxlr,
 				       const uuid_t *tag);
 /* Called for each group by cxl_dc_walk_groups(); non-zero stops. */

@@ -164,6 +164,42 @@ def test_fsdev_holder_reads_and_writes_the_memory(vm):
     assert _avail(vm) == 0
 
 
+def test_killed_unbind_strands_pinned_kmem_memory(vm):
+    """Unbinding the policy revokes every device first; kmem cannot unplug
+    pinned memory, so unbinding waits, killably.  Killing it leaves the
+    memory online and the group stranded: QEMU keeps the extent, and the
+    next bind does not offer it to anyone."""
+    assert _offer(vm, [(3 * B, B)]) == ['cxl_dc_accept']
+    wait_for('free capacity', lambda: _avail(vm) == B, T)
+    dev = _claim0(vm)
+    _kmem_online(vm, dev)
+    node = read(vm, f'{DAXBUS}/devices/{dev}/target_node')
+    sh(vm, f'rm -f /tmp/go; memtouch -n {node} -p -w /tmp/go 96 '
+           '> /tmp/mt.log 2>&1 &')
+    wait_for('held', lambda: 'HELD' in sh(vm, 'cat /tmp/mt.log'), T)
+    held = device_extents(vm)
+
+    sh(vm, f'sh -c "echo {R} > /sys/bus/cxl/drivers/{DAX}/unbind" '
+           '</dev/null >/dev/null 2>&1 & echo $! > /tmp/unbind.pid')
+    sh(vm, 'sleep 5')
+    alive = 'kill -0 $(cat /tmp/unbind.pid) 2>/dev/null && echo alive; true'
+    assert 'alive' in sh(vm, alive), 'unbind returned with memory pinned'
+    sh(vm, 'kill -9 $(cat /tmp/unbind.pid)')
+    wait_for('unbind killed', lambda: 'alive' not in sh(vm, alive), T)
+    assert read(vm, f'{DEV}/{R}/driver_override') == DAX
+    log = sh(vm, 'dmesg')
+    assert 'unbind killed' in log and 'stranded' in log, log[-2000:]
+    assert 'System RAM (kmem)' in sh(vm, 'cat /proc/iomem')
+    assert device_extents(vm) == held
+
+    assert bind(vm, R, DAX) == DAX
+    assert _avail(vm) == 0 and sysfs_extents(vm, R) == {}
+    sh(vm, 'touch /tmp/go')
+    wait_for('memtouch done',
+             lambda: 'RELEASED' in sh(vm, 'cat /tmp/mt.log'), T)
+    assert device_extents(vm) == held
+
+
 def test_memory_left_online_is_stranded(vm):
     """Last: it leaves memory online until reboot.  kmem unbound by hand
     with its memory online leaves it 'stuck online until reboot'; giving

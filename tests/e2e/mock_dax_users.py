@@ -4,18 +4,20 @@ must-show 4: the page offsets it reaches through dax_direct_access()
 follow the group's sequence order, and a forced release reaches its
 failure notification), kmem (a forced release, and unbinding the policy,
 unplug the memory first), and the extent links in dax_regionZ that
-ndctl's cxl list -N reads.  The mock's addresses are not memory: nothing
-here reads or writes them (tests/e2e/dax.py does that on QEMU), and kmem
-adds them offline only (this kernel's default), never online."""
+ndctl's cxl list -N reads.  cxl_test's first window sits on guest RAM
+here (vm.py mock_real_ram), so the region holds data: the holder writes
+and reads back across every range boundary, and kmem memory can go
+online."""
 import uuid
 
-from cxl import (DEV, M, bind, bind_dax, read, sh, sysfs_extents, unbind,
-                 wait_for)
+from cxl import (DEV, G, M, bind, bind_dax, read, sh, sysfs_extents,
+                 unbind, wait_for)
 from cxl_mock import (T, agree, chain, dax_avail as avail, dax_view as view,
                       discover, eq, first_region, knob, mock_extents,
                       mock_stats, offer, rec)
+from vm import MOCK_RAM_BASE
 
-VM_ARGS = {'mock': True}
+VM_ARGS = {'mock': True, 'mock_real_ram': True}
 DAX = 'cxl_region_dax'
 DAXBUS = '/sys/bus/dax'
 HOLDER = '/sys/kernel/debug/cxl_dax_holder'
@@ -62,6 +64,8 @@ def test_setup(vm):
     d = first_region(vm, mems, 512 * M, skip=('cxl_mem.2',))
     assert d, mems
     T['plain'] = d
+    # In cxl_test's first window, on guest RAM (VM_ARGS): it holds data.
+    assert MOCK_RAM_BASE <= base(vm, d) < MOCK_RAM_BASE + G, base(vm, d)
     eq(bind(vm, d['region'], DAX), DAX)
     sh(vm, 'insmod /bin/cxl_dax_test_holder.ko')
 
@@ -120,6 +124,15 @@ def test_fsdev_holder_reaches_the_group_in_sequence_order(vm):
     got = {int(a, 0): int(b, 0) for _, a, b in
            (ln.split() for ln in holder_log(vm) if ln.startswith('phys '))}
     eq(got, probes)
+    # The window is RAM: data written through dax_direct_access() across
+    # both range boundaries reads back, here and a page either side.
+    holder(vm, 'pattern', f'0 {6 * M:#x} 0xb0da')
+    holder(vm, 'check', f'0 {6 * M:#x} 0xb0da')
+    for i in range(1, 3):
+        holder(vm, 'check', f'{i * 2 * M - 4096:#x} 0x2000 0xb0da')
+    log = holder_log(vm)
+    assert f'check 0x0+{6 * M:#x} ok' in log, log
+    assert f'check {2 * M - 4096:#x}+0x2000 ok' in log, log
     # A second holder is refused; the device cannot change while bound.
     rc, _ = vm.run(f'echo 0 > {DAXBUS}/devices/{dev}/size')
     assert rc != 0
@@ -207,6 +220,42 @@ def test_forced_release_of_kmem_device_unplugs_first(vm):
     agree(vm, 'plain')
 
 
+def test_forced_release_of_pinned_kmem_memory_waits_aside(vm):
+    """The device takes back capacity that kmem has online and a program
+    pins: kmem cannot unplug it, so the device stays and the revoke is
+    retried with growing pauses.  Meanwhile the region's other work goes
+    on: a new offer is accepted.  Once the pins drop the revoke goes
+    through: memory unplugged, the device gone, nothing left on the mock."""
+    d = T['plain']
+    dev, dpa, hpa, bs = kmem_group(vm, d, 384 * M)
+    st = f'{DAXBUS}/devices/{dev}/state'
+    sh(vm, f'echo unplugged > {st}; echo online_movable > {st}', timeout=120)
+    node = read(vm, f'{DAXBUS}/devices/{dev}/target_node')
+    sh(vm, f'rm -f /tmp/go; memtouch -n {node} -p -w /tmp/go 96 '
+           '> /tmp/mt.log 2>&1 &')
+    wait_for('held', lambda: 'HELD' in sh(vm, 'cat /tmp/mt.log'), 120)
+    before = mock_stats(vm, 'plain')
+    knob(vm, 'plain', 'dc_force_del_extent', f'{dpa:#x}:{bs:#x}:0')
+    wait_for('revoke refused', lambda: f'{dev} still in use' in
+             sh(vm, 'dmesg'), 120)
+    offer(vm, 'plain', [rec(d['dpa'] + 40 * M, 2 * M)])
+    wait_for('new capacity', lambda: avail(vm, d) == 2 * M, 60)
+    assert not gone(vm, dev) and blocks_of(vm, hpa, bs)
+    eq([e['state'] for e in sysfs_extents(vm, d['region']).values()
+        if e['dpa'] == dpa], ['release-pending'])
+    sh(vm, 'touch /tmp/go')
+    wait_for('memtouch done',
+             lambda: 'RELEASED' in sh(vm, 'cat /tmp/mt.log'), 120)
+    wait_for('device revoked', lambda: gone(vm, dev), 60)
+    eq(blocks_of(vm, hpa, bs), [])
+    eq(mock_stats(vm, 'plain')['forced'] - before['forced'], 1)
+    assert not any(e['dpa'] == dpa
+                   for e in sysfs_extents(vm, d['region']).values())
+    sh(vm, f'echo all > {DEV}/{d["region"]}/give_back')
+    wait_for('given back', lambda: not mock_extents(vm, 'plain'))
+    agree(vm, 'plain')
+
+
 def test_unbind_unplugs_kmem_then_rebind_recovers(vm):
     """Unbinding the policy revokes every device first: kmem unplugs its
     memory, the extent stays accepted on the device, and the next bind
@@ -246,6 +295,30 @@ def region_of(vm, dev):
     """The cxl region above a dax device: its dax region's parent."""
     return sh(vm, f'dirname $(dirname $(readlink -f {DAXBUS}/devices/{dev}))'
               ).strip()
+
+
+def test_forced_release_of_a_stranded_group(vm):
+    """kmem unbound by hand leaves its memory online ("stuck online until
+    reboot"), and giving the claim up then strands the group.  When the
+    device takes it by force anyway, the host cannot stop using it: the
+    library logs that as critical, calls no policy, and sends no Release
+    DC; the memory stays online."""
+    d = T['plain']
+    dev, dpa, hpa, bs = kmem_group(vm, d, 128 * M)
+    st = f'{DAXBUS}/devices/{dev}/state'
+    sh(vm, f'echo unplugged > {st}; echo online_movable > {st}', timeout=120)
+    sh(vm, f'echo {dev} > {DAXBUS}/drivers/kmem/unbind')
+    sh(vm, f'echo 0 > {DAXBUS}/devices/{dev}/size')
+    eq([e['state'] for e in sysfs_extents(vm, d['region']).values()
+        if e['dpa'] == dpa], ['stranded'])
+    before = mock_stats(vm, 'plain')
+    knob(vm, 'plain', 'dc_force_del_extent', f'{dpa:#x}:{bs:#x}:0')
+    wait_for('logged', lambda: f'forced release of stranded DPA {dpa:#x}'
+             in sh(vm, 'dmesg'))
+    eq(mock_stats(vm, 'plain')['releases'], before['releases'])
+    assert blocks_of(vm, hpa, bs), 'stranded memory went away'
+    assert any(f'{hpa:x}-' in ln and 'System RAM (kmem)' in ln
+               for ln in sh(vm, 'cat /proc/iomem').splitlines())
 
 
 def test_no_violations(vm):
