@@ -47,7 +47,8 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(TOP, 'scripts'), os.path.join(TOP, 'tests')]
 
 from vm import VM  # noqa: E402
-from cxl import (DEV, M, POLICY, bind, dc_stats, read, sh,  # noqa: E402
+from cxl import (DEV, M, bind, dc_stats, read, sh,  # noqa: E402
+                 tp_bind, tp_unbind,
                  wait_for)
 from cxl_mock import (K, PLAT, T, chain, discover, first_region,  # noqa: E402
                       mock_stats, offer, rejects)
@@ -190,7 +191,7 @@ def dax_claim(vm, mems, skip):
     f = first_region(vm, mems, REGION, skip=skip + (d['plat'],))
     assert f, 'no second mock DC region'
     T['fill'] = f
-    sh(vm, f'echo {f["region"]} > {POLICY}/bind')
+    sh(vm, tp_bind(f["region"]))
     inject(vm, f, 0, LIVE - full, 256, tag='f000')
     wait_for('live extents', lambda: live_extents(vm) == LIVE, 600)
     print(f'# {LIVE} live: {full} in {d["region"]} (the 8- and 64-extent '
@@ -217,7 +218,7 @@ def main():
         d = first_region(vm, mems, 256 * 1024 * K)
         assert d, 'no mock DC region'
         T['bench'] = d
-        sh(vm, f'echo {d["region"]} > {POLICY}/bind')
+        sh(vm, tp_bind(d["region"]))
         print(f'# mock {d["plat"]} ({d["mem"]}), {d["region"]}, '
               f'{EXT // K} KiB extents, {SAMPLE} samples per figure',
               flush=True)
@@ -256,7 +257,7 @@ def main():
 
         # The library forgets its region's extents (they stay accepted on
         # the mock device): the claim's first cases see nothing else live.
-        sh(vm, f'echo {d["region"]} > {POLICY}/unbind', timeout=600)
+        sh(vm, tp_unbind(d["region"]), timeout=600)
         t = dax_claim(vm, mems, (d['plat'], 'cxl_mem.2'))
         med = {k: statistics.median(v) for k, v in t.items()}
         for k, title in (('8', 'group of 8 extents'),

@@ -115,6 +115,20 @@ def qmp_ok(resp):
 
 
 POLICY = '/sys/kernel/debug/cxl_dc_test'
+TEST_POLICY = 'cxl_dc_test_policy'
+
+
+def tp_bind(region):
+    """Shell words that bind the test policy to region, as a user binds a
+    real one: driver_override, then a probe; fails unless it bound."""
+    return (f'echo {TEST_POLICY} > {DEV}/{region}/driver_override && '
+            f'echo {region} > /sys/bus/cxl/drivers_probe && '
+            f'[ -e /sys/bus/cxl/drivers/{TEST_POLICY}/{region} ]')
+
+
+def tp_unbind(region):
+    """Shell words that unbind the test policy from region."""
+    return f'echo {region} > /sys/bus/cxl/drivers/{TEST_POLICY}/unbind'
 
 
 def policy(vm, knob, value):

@@ -8,6 +8,7 @@ import time
 
 from vm import DCD_PATH
 from cxl import (DC_EVENTS, DEV, G, M, POLICY, assert_agree, create_dc_region,
+                 tp_bind, tp_unbind,
                  dc_stats, device_extents, policy, qmp_ok, sh, sysfs_extents,
                  trace_on, trace_records, wait_for)
 
@@ -39,7 +40,7 @@ def test_offer_without_policy_rejected(vm):
 
 
 def test_chain_of_8_one_response_in_order(vm):
-    sh(vm, f'echo {R} > {POLICY}/bind')
+    sh(vm, tp_bind(R))
     assert sh(vm, f'cat {DEV}/{R}/tag_mode').strip() == 'any'
     # Offered in a deliberately non-sorted order.
     offs = [7, 2, 5, 0, 3, 6, 1, 4]
@@ -117,11 +118,11 @@ def test_rebind_recovers_without_response(vm):
     live = assert_agree(vm, R)
     assert live
     responses = dc_stats(vm)['responses']
-    sh(vm, f'echo {R} > {POLICY}/unbind')
+    sh(vm, tp_unbind(R))
     assert sysfs_extents(vm, R) == {}
     assert sorted(device_extents(vm)) == live
     trace_on(vm, *DC_EVENTS)
-    sh(vm, f'echo {R} > {POLICY}/bind')
+    sh(vm, tp_bind(R))
     assert assert_agree(vm, R) == live
     assert all(e['state'] == 'active'
                for e in sysfs_extents(vm, R).values())
@@ -133,17 +134,17 @@ def test_rebind_recovers_without_response(vm):
 
 
 def test_release_while_unbound_gives_back(vm):
-    sh(vm, f'echo {R} > {POLICY}/unbind')
+    sh(vm, tp_unbind(R))
     qmp_ok(vm.release_capacity([(0, 2 * M)]))
     wait_for('given back', lambda: (0, 2 * M) not in device_extents(vm))
-    sh(vm, f'echo {R} > {POLICY}/bind')
+    sh(vm, tp_bind(R))
     assert_agree(vm, R)
 
 
 def test_policy_granularity(vm):
-    sh(vm, f'echo {R} > {POLICY}/unbind')
+    sh(vm, tp_unbind(R))
     policy(vm, 'granularity', 256 * M)
-    sh(vm, f'echo {R} > {POLICY}/bind')
+    sh(vm, tp_bind(R))
     recs = _offer(vm, [(258 * M, 2 * M), (512 * M, 256 * M)])
     why = {int(r['dpa'], 0): r['reason'] for r in recs
            if r['event'] == 'cxl_dc_reject'}
@@ -164,9 +165,9 @@ def test_slow_activation_holds_up_no_other_log(vm):
     Shown by order, not by a time limit: the record is traced while the
     activation is still running (its extent still 'accepted').  The
     latency is printed."""
-    sh(vm, f'echo {R} > {POLICY}/unbind')
+    sh(vm, tp_unbind(R))
     policy(vm, 'granularity', 0)
-    sh(vm, f'echo {R} > {POLICY}/bind')
+    sh(vm, tp_bind(R))
     held = device_extents(vm)
     off = next(o for o in range(0, G, 2 * M) if not any(
         d <= o < d + ln for d, ln in held))

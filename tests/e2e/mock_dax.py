@@ -9,13 +9,15 @@ maps a device only to see a forced release take the mapping away
 and agrees with the guest."""
 import uuid
 
-from cxl import DEV, M, bind, read, sh, sysfs_extents, unbind, wait_for
+from cxl import (DEV, M, Skip, bind, read, sh, sysfs_extents, unbind,
+                 wait_for)
 from cxl_mock import (PLAT, T, agree, chain, dax_avail as avail,
                       dax_view as view, discover, eq, kmemleak_armed,
                       kmemleak_clear, kmemleak_leaks, knob, mock_extents,
                       mock_stats, offer, rec, shared_and_plain_regions)
 
 VM_ARGS = {'mock': True}
+FAILSLAB = '/sys/kernel/debug/failslab'
 DAX = 'cxl_region_dax'
 NULL = '00000000-0000-0000-0000-000000000000'
 DAXBUS = '/sys/bus/dax/devices'
@@ -391,6 +393,39 @@ def test_claim_racing_release_never_half_claimed(vm):
     rounds = int(out.split('rounds=')[1].split()[0])
     assert rounds >= 3, out
     wait_for('all released', lambda: sysfs_extents(vm, d['region']) == {})
+    eq(avail(vm, d), 0)
+    agree(vm, 'plain')
+
+
+def test_release_request_survives_allocation_failure(vm):
+    """A device's release request is never lost (#12 item 6): queueing one
+    takes an item from a reserve when memory runs out.  Each allocation on
+    the path of a release record, from the knob write to the queueing,
+    fails in turn (fail-nth): every release of a free group is still given
+    back, and none is logged as lost."""
+    if vm.run(f'[ -e {FAILSLAB}/ignore-gfp-wait ] && '
+              '[ -e /proc/self/fail-nth ]')[0]:
+        raise Skip('kernel without CONFIG_FAILSLAB and '
+                   'CONFIG_FAULT_INJECTION_DEBUG_FS')
+    sh(vm, f'cd {FAILSLAB} && echo N > ignore-gfp-wait && '
+           'echo 0 > probability && echo N > task-filter && '
+           'echo 0 > verbose')
+    d = T['plain']
+    dpa = d['dpa'] + 200 * M
+    rel = f'{dpa:#x}:{2 * M:#x}:0'
+    path = f'{PLAT}/{d["plat"]}/dc_del_extent'
+    for n in range(1, 25):
+        offer(vm, 'plain', [rec(dpa, 2 * M)])
+        wait_for('free', lambda: avail(vm, d) == 2 * M)
+        rc, _ = vm.run(f'exec 3>{path} 4>/proc/self/fail-nth; '
+                       f'echo {n} >&4; echo {rel} >&3; r=$?; '
+                       'echo 0 >&4; exit $r')
+        if rc:
+            # The write failed: the device never made the request.
+            knob(vm, 'plain', 'dc_del_extent', rel)
+        wait_for(f'fail-nth {n}: given back', lambda: dpa not in [
+            a for a, *_ in mock_extents(vm, 'plain')], 20)
+    assert 'no memory for a DC release' not in sh(vm, 'dmesg')
     eq(avail(vm, d), 0)
     agree(vm, 'plain')
 

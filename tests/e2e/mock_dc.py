@@ -9,6 +9,7 @@ must match the guest's extentZ.N directories."""
 import uuid
 
 from cxl import DC_EVENTS, DEV, M, POLICY, Skip, policy, sh, sysfs_extents, \
+    tp_bind, tp_unbind, \
     trace_on, trace_records, wait_for
 from cxl_mock import (AUTO_REGION_MEMS, K, PLAT, T, knob, accepted, agree, chain, discover,
                       create_region, mock_extents, mock_stats, offer,
@@ -29,7 +30,7 @@ def test_setup(vm):
     T['shared'], T['plain'] = a, b
     assert a['dpa'] == 2 << 30 and b['dpa'] == 2 << 30, (a, b)
     for d in T.values():
-        sh(vm, f'echo {d["region"]} > {POLICY}/bind')
+        sh(vm, tp_bind(d["region"]))
         assert sh(vm, f'cat {DEV}/{d["region"]}/commit').strip() == '1'
     # What a policy learns of its region (cxl_dc_region_facts()).
     log = sh(vm, f'cat {POLICY}/log').splitlines()
@@ -229,8 +230,8 @@ def test_reprobe_recovers_without_response(vm):
     want = agree(vm, 'shared')
     assert len(want) == 3
     st0 = mock_stats(vm, 'shared')
-    sh(vm, f'echo {d["region"]} > {POLICY}/unbind')
-    sh(vm, f'echo {d["region"]} > {POLICY}/bind')
+    sh(vm, tp_unbind(d["region"]))
+    sh(vm, tp_bind(d["region"]))
     st1 = mock_stats(vm, 'shared')
     assert st1['responses'] == st0['responses'], (st0, st1)
     assert st1['response_cmds'] == st0['response_cmds'], (st0, st1)
@@ -417,10 +418,10 @@ def test_unbind_keeps_failed_release_from_next_bind(vm):
     assert _state(vm, d, 200 * M) == ['release-pending']
     failed = mock_stats(vm, 'plain')['failed_releases']
     knob(vm, 'plain', 'dc_fail_release', 1)
-    sh(vm, f'echo {d["region"]} > {POLICY}/unbind')
+    sh(vm, tp_unbind(d["region"]))
     assert mock_stats(vm, 'plain')['failed_releases'] == failed + 1
     calls = sh(vm, f'cat {POLICY}/log').count('\n')
-    sh(vm, f'echo {d["region"]} > {POLICY}/bind')
+    sh(vm, tp_bind(d["region"]))
     assert _state(vm, d, 200 * M) == []
     new = sh(vm, f'cat {POLICY}/log').splitlines()[calls:]
     assert not any('offset=0xc800000' in ln for ln in new), new
@@ -432,8 +433,8 @@ def test_unbind_keeps_failed_release_from_next_bind(vm):
 
 
 def _rebind(vm, d):
-    sh(vm, f'echo {d["region"]} > {POLICY}/unbind')
-    sh(vm, f'echo {d["region"]} > {POLICY}/bind')
+    sh(vm, tp_unbind(d["region"]))
+    sh(vm, tp_bind(d["region"]))
 
 
 def test_recovered_group_checked_like_an_offer(vm):
@@ -447,14 +448,14 @@ def test_recovered_group_checked_like_an_offer(vm):
     before = mock_stats(vm, 'plain')
     region = d['region']
     try:
-        sh(vm, f'echo {region} > {POLICY}/unbind; '
+        sh(vm, f'{tp_unbind(region)}; '
                f'echo untagged > {DEV}/{region}/tag_mode; '
-               f'echo {region} > {POLICY}/bind')
+               f'{tp_bind(region)}')
         assert _state(vm, d, 210 * M) == ['accepted']
-        sh(vm, f'echo {region} > {POLICY}/unbind; '
+        sh(vm, f'{tp_unbind(region)}; '
                f'echo tagged > {DEV}/{region}/tag_mode')
         policy(vm, 'validate', 'reject')
-        sh(vm, f'echo {region} > {POLICY}/bind')
+        sh(vm, tp_bind(region))
         assert _state(vm, d, 210 * M) == ['accepted']
         policy(vm, 'validate', 'accept')
         policy(vm, 'activate', 'fail')
@@ -484,9 +485,9 @@ def test_recovery_keeps_broken_sharable_set_reachable(vm):
     offer(vm, 'shared', chain([(d['dpa'] + 64 * M, M), (d['dpa'] + 66 * M, M),
                                (d['dpa'] + 68 * M, M)], tag, [0, 1, 2]),
           knob_name='dc_inject_shared_extent')
-    sh(vm, f'echo {d["region"]} > {POLICY}/unbind')
+    sh(vm, tp_unbind(d["region"]))
     knob(vm, 'shared', 'dc_force_del_extent', rec(d['dpa'] + 66 * M, M))
-    sh(vm, f'echo {d["region"]} > {POLICY}/bind')
+    sh(vm, tp_bind(d["region"]))
     assert _state(vm, d, 64 * M) == ['accepted']
     assert _state(vm, d, 68 * M) == ['accepted']
     agree(vm, 'shared')
@@ -583,7 +584,7 @@ def test_delete_region_gives_capacity_back(vm):
         d = T[name]
         held = mock_extents(vm, name)
         assert held, f'the {name} region should hold extents by now'
-        sh(vm, f'echo {d["region"]} > {POLICY}/unbind')
+        sh(vm, tp_unbind(d["region"]))
         assert mock_extents(vm, name) == held
         before = mock_stats(vm, name)
         sh(vm, f'cd {DEV} && echo 0 > {d["region"]}/commit && '
@@ -614,7 +615,7 @@ def test_slow_activation_delays_no_other_region(vm):
     assert b['dpa'] == a['dpa'] + 256 * M, (a, b)
     T['plain'], T['second'] = a, b
     for d in (a, b):
-        sh(vm, f'echo {d["region"]} > {POLICY}/bind')
+        sh(vm, tp_bind(d["region"]))
     offer(vm, 'second', chain([(b['dpa'], M)], str(uuid.uuid4())))
     assert _state(vm, b, 0) == ['active']
     off = 240 * M

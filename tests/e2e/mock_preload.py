@@ -5,7 +5,8 @@ memdev starts with two extents accepted, an untagged one at DC offset
 0x10000000, 64 MiB each; the sharable memdev has serial 0xDCDC; release
 knobs take the 3-field form <dpa>:<length>:<tag>.  Binding a policy reads
 the preloaded extents back without a response."""
-from cxl import DEV, M, POLICY, read, sh, sysfs_extents
+from cxl import (DEV, M, read, sh, sysfs_extents, tp_bind,
+                 tp_unbind)
 from cxl_mock import (T, agree, discover, first_region, knob, mock_extents,
                       mock_stats)
 
@@ -30,7 +31,7 @@ def test_preloaded_extents_recovered_without_response(vm):
             mock_extents(vm, 'pre')}
     assert held == {off: (64 * M, tag) for off, tag in PRE.items()}, held
     before = mock_stats(vm, 'pre')
-    sh(vm, f'echo {d["region"]} > {POLICY}/bind')
+    sh(vm, tp_bind(d["region"]))
     ext = sysfs_extents(vm, d['region']).values()
     assert sorted((e['offset'], e['uuid'], e['state']) for e in ext) == [
         (off, tag, 'active') for off, tag in sorted(PRE.items())], ext
@@ -50,4 +51,4 @@ def test_release_knobs_take_three_fields(vm):
     assert st['releases'] - before['releases'] == 1, st
     assert st['forced'] - before['forced'] == 1, st
     agree(vm, 'pre')
-    sh(vm, f'echo {d["region"]} > {POLICY}/unbind')
+    sh(vm, tp_unbind(d["region"]))

@@ -4,6 +4,7 @@
 #define __CXL_DC_EXTENT_H__
 
 #include <linux/kobject.h>
+#include <linux/mempool.h>
 #include <linux/mutex.h>
 #include <linux/rbtree.h>
 #include <linux/workqueue.h>
@@ -244,7 +245,10 @@ struct cxl_dc_region {
  * @alloc: room in @ext
  * @why: non-zero when the whole offer is rejected (cap, timeout, memory)
  * @deadline: when an offer still open is closed (jiffies)
- * @ext: the offered extents, in offered order
+ * @ext: the offered extents, in offered order; @one for a release request
+ * @pool: a release request comes from &cxl_dc_dev.release_pool, which it
+ *	goes back to
+ * @one: the extent of a release request
  */
 struct cxl_dc_chain {
 	struct list_head node;
@@ -254,6 +258,8 @@ struct cxl_dc_chain {
 	enum dc_reject why;
 	unsigned long deadline;
 	struct cxl_dc_extent_raw *ext;
+	mempool_t *pool;
+	struct cxl_dc_extent_raw one;
 };
 
 /**
@@ -273,6 +279,8 @@ struct cxl_dc_chain {
  * @kick: regions whose worker has callbacks to run, not queued yet
  * @payload: the one Add DC Response / Release DC payload, so that an offer
  *	is answered even when the host is out of memory
+ * @release_pool: a reserve of release request items, so that none is
+ *	lost when the host is out of memory
  * @dying: the device is going away; nothing new is queued
  * @overflowed: the event log lost records during the current drain
  * @withheld: DPA ranges the device asked for whose Release DC failed when
@@ -301,6 +309,7 @@ struct cxl_dc_dev {
 	struct workqueue_struct *policy_wq;
 	struct list_head kick;
 	struct cxl_mbox_dc_response *payload;
+	mempool_t *release_pool;
 	bool dying;
 	bool overflowed;
 	struct list_head withheld;

@@ -2,6 +2,7 @@
 /* Copyright(c) 2026 The CXL DCD project authors. */
 #include <linux/debugfs.h>
 #include <linux/device.h>
+#include <linux/mempool.h>
 #include <linux/module.h>
 #include <linux/numa.h>
 #include <linux/rbtree.h>
@@ -469,6 +470,10 @@ VISIBLE_IF_KUNIT void cxl_dc_chain_free(struct cxl_dc_chain *chain)
 {
 	if (!chain)
 		return;
+	if (chain->pool) {
+		mempool_free(chain, chain->pool);
+		return;
+	}
 	kvfree(chain->ext);
 	kfree(chain);
 }
@@ -1485,6 +1490,37 @@ EXPORT_SYMBOL_NS_GPL(cxl_dc_strand, "CXL");
 
 /* --- the event drain's entry points -------------------------------------------- */
 
+/*
+ * An item for a release request.  The request must not be lost: the
+ * device waits for its answer and does not ask again.  When memory is
+ * short the item comes from the device's reserve; when the reserve is
+ * empty too (more requests in one drain of the event log than it holds),
+ * the device's work is started, which gives items back as it handles
+ * them, and this waits for one.  NULL only when the device goes away.
+ */
+/* Release request items kept in reserve per device. */
+#define DC_RELEASE_RESERVE	16
+
+static struct cxl_dc_chain *dc_release_item(struct cxl_dc_dev *dcd)
+{
+	struct cxl_dc_chain *one;
+
+	while (!(one = mempool_alloc(dcd->release_pool,
+				     GFP_NOWAIT | __GFP_NOWARN))) {
+		scoped_guard(mutex, &dcd->lock) {
+			if (dcd->dying)
+				return NULL;
+			dc_kick(dcd);
+		}
+		schedule_timeout_uninterruptible(1);
+	}
+	*one = (struct cxl_dc_chain) {
+		.pool = dcd->release_pool,
+		.ext = &one->one,
+	};
+	return one;
+}
+
 /**
  * cxl_dc_handle_event() - take in one Dynamic Capacity event record
  * @mds: the device the record came from
@@ -1498,15 +1534,23 @@ void cxl_dc_handle_event(struct cxl_memdev_state *mds,
 			 const struct cxl_event_dcd *rec)
 {
 	struct cxl_dc_dev *dcd = mds->dc.dcd;
-	struct cxl_dc_chain *one;
+	struct cxl_dc_chain *one = NULL;
 
 	trace_cxl_dynamic_capacity(mds->cxlds.cxlmd, rec);
 	if (!dcd)
 		return;
 
+	if (rec->event_type == CXL_DC_EVENT_RELEASE_CAPACITY ||
+	    rec->event_type == CXL_DC_EVENT_FORCED_RELEASE) {
+		one = dc_release_item(dcd);
+		if (!one)
+			return;		/* the device goes away */
+	}
 	guard(mutex)(&dcd->lock);
-	if (dcd->dying)
+	if (dcd->dying) {
+		cxl_dc_chain_free(one);
 		return;
+	}
 	switch (rec->event_type) {
 	case CXL_DC_EVENT_ADD_CAPACITY:
 		cxl_dc_chain_add(dcd, rec);
@@ -1515,17 +1559,9 @@ void cxl_dc_handle_event(struct cxl_memdev_state *mds,
 		return;
 	case CXL_DC_EVENT_RELEASE_CAPACITY:
 	case CXL_DC_EVENT_FORCED_RELEASE:
-		one = kzalloc_obj(*one);
-		if (one)
-			one->ext = kvmalloc(sizeof(*one->ext), GFP_KERNEL);
-		if (!one || !one->ext) {
-			dev_err(mds->cxlds.dev, "no memory for a DC release\n");
-			cxl_dc_chain_free(one);
-			return;
-		}
 		one->type = rec->event_type;
 		one->nr = 1;
-		one->ext[0] = rec->extent;
+		one->one = rec->extent;
 		list_add_tail(&one->node, &dcd->closed);
 		return;
 	case CXL_DC_EVENT_REGION_CONFIG_UPDATED:
@@ -2176,7 +2212,9 @@ void cxl_dc_region_free(struct cxl_region *cxlr)
  * The device goes away: answer every offer it is still waiting for, so
  * that it does not keep the capacity pending (QEMU then refuses to offer
  * it again) and so that a later response does not answer the wrong offer.
- * Release requests are dropped: the device asks again.
+ * Release requests still queued are not answered: the extents stay
+ * accepted, the next probe reads them back, and the fabric manager asks
+ * again.
  */
 static void dc_dev_destroy(void *data)
 {
@@ -2213,6 +2251,7 @@ static void dc_dev_destroy(void *data)
 		list_del(&w->node);
 		kfree(w);
 	}
+	mempool_destroy(dcd->release_pool);
 	kvfree(dcd->payload);
 }
 
@@ -2233,14 +2272,17 @@ int cxl_dc_dev_create(struct cxl_memdev_state *mds)
 	dcd->payload = kvzalloc(mds->cxlds.cxl_mbox.payload_size, GFP_KERNEL);
 	if (!dcd->payload)
 		return -ENOMEM;
+	dcd->release_pool = mempool_create_kmalloc_pool(DC_RELEASE_RESERVE,
+							sizeof(struct cxl_dc_chain));
 	dcd->wq = alloc_ordered_workqueue("cxl_dc/%s", 0, dev_name(dev));
 	dcd->policy_wq = alloc_workqueue("cxl_dc_policy/%s", WQ_UNBOUND, 0,
 					 dev_name(dev));
-	if (!dcd->wq || !dcd->policy_wq) {
+	if (!dcd->release_pool || !dcd->wq || !dcd->policy_wq) {
 		if (dcd->wq)
 			destroy_workqueue(dcd->wq);
 		if (dcd->policy_wq)
 			destroy_workqueue(dcd->policy_wq);
+		mempool_destroy(dcd->release_pool);
 		kvfree(dcd->payload);
 		return -ENOMEM;
 	}

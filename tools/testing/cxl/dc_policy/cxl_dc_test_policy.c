@@ -11,19 +11,26 @@
 /**
  * DOC: cxl_dc_test_policy - a Dynamic Capacity policy that does what it is told
  *
- * Drives every path of the extent library end to end before real policies
- * exist.  It binds to a region on command and then accepts, rejects, fails
- * activation, or answers a release with "busy", as the test says, and logs
- * every call it gets.  Everything is under /sys/kernel/debug/cxl_dc_test/:
+ * Drives every path of the extent library end to end.  A region driver of
+ * the region family like the real policies, picked the same way::
  *
- * - ``bind``, ``unbind``: write a region name (``region0``)
+ *   echo cxl_dc_test_policy > /sys/bus/cxl/devices/regionZ/driver_override
+ *   echo regionZ > /sys/bus/cxl/drivers_probe
+ *
+ * and unbound through ``/sys/bus/cxl/drivers/cxl_dc_test_policy/unbind``,
+ * or by the driver core when the region goes away.  Once bound it accepts,
+ * rejects, fails activation, or answers a release with "busy", as the test
+ * says, and logs every call it gets.  The test speaks to it under
+ * /sys/kernel/debug/cxl_dc_test/:
+ *
  * - ``validate``: ``accept`` or ``reject`` the next groups, or ``slow``:
  *   accept after 2 s (to widen races between devices)
  * - ``activate``: ``ok``, ``fail``, or ``slow``: succeed after 8 s (an
  *   activation that takes long, as onlining many GiB does)
  * - ``release``: ``ok``, ``busy`` (held until ``complete`` is written) or
  *   ``fail`` (-EIO, which the library takes as busy: held the same way)
- * - ``granularity``: alignment the policy demands, in bytes (at bind)
+ * - ``granularity``: alignment the policy demands, in bytes (at bind;
+ *   one value for every region bound after)
  * - ``complete``: write anything to finish every release held busy
  * - ``give_back``: write ``regionZ <offset>``: give the active group whose
  *   first extent starts at that offset back to the device
@@ -191,61 +198,64 @@ static struct cxl_region *find_region(const char *buf)
 	return container_of(dev, struct cxl_region, dev);
 }
 
-static ssize_t bind_write(struct file *f, const char __user *ubuf, size_t len,
-			  loff_t *ppos)
+/* The region unbinds: the library answers its groups, so forget them. */
+static void tp_forget_region(void *data)
 {
-	bool bind = !strcmp(file_dentry(f)->d_name.name, "bind");
-	struct cxl_region *cxlr;
-	char buf[32] = {};
-	int rc = 0;
+	struct cxl_region *cxlr = data;
 
-	if (copy_from_user(buf, ubuf, min(len, sizeof(buf) - 1)))
-		return -EFAULT;
-	cxlr = find_region(buf);
-	if (!cxlr)
-		return -ENODEV;
-	if (bind) {
-		scoped_guard(mutex, &lock)
-			tp_policy.granularity = granularity;
-		rc = cxl_dc_register_policy(cxlr, &tp_policy, NULL);
-		if (!rc) {
-			struct cxl_dc_region_facts f;
-			char line[128];
+	scoped_guard(mutex, &answer_lock) {
+		int n = 0;
 
-			if (!cxl_dc_region_facts(cxlr, &f)) {
-				snprintf(line, sizeof(line),
-					 "facts %s hpa=%#llx-%#llx nid=%d sharable=%d tag_mode=%d",
-					 dev_name(&cxlr->dev), f.hpa.start,
-					 f.hpa.end, f.nid, f.sharable, f.tag_mode);
-				tp_log_line(line);
-			}
-		}
-	} else {
-		/* Unregistering answers the region's groups: forget them. */
-		scoped_guard(mutex, &answer_lock) {
-			int n = 0;
-
-			for (int i = 0; i < nr_live; i++)
-				if (live[i].cxlr != cxlr)
-					live[n++] = live[i];
-			nr_live = n;
-		}
-		scoped_guard(mutex, &lock) {
-			int n = 0;
-
-			for (int i = 0; i < nr_held; i++)
-				if (held[i].cxlr != cxlr)
-					held[n++] = held[i];
-			nr_held = n;
-		}
-		cxl_dc_unregister_policy(cxlr);
+		for (int i = 0; i < nr_live; i++)
+			if (live[i].cxlr != cxlr)
+				live[n++] = live[i];
+		nr_live = n;
 	}
-	put_device(&cxlr->dev);
-	return rc ?: len;
+	scoped_guard(mutex, &lock) {
+		int n = 0;
+
+		for (int i = 0; i < nr_held; i++)
+			if (held[i].cxlr != cxlr)
+				held[n++] = held[i];
+		nr_held = n;
+	}
 }
 
-static const struct file_operations bind_fops = {
-	.write = bind_write,
+static int tp_probe(struct device *dev)
+{
+	struct cxl_region *cxlr = container_of(dev, struct cxl_region, dev);
+	struct cxl_dc_region_facts f;
+	char line[128];
+	int rc;
+
+	if (cxlr->mode != CXL_PARTMODE_DYNAMIC_RAM_1)
+		return -ENXIO;
+	rc = devm_cxl_region_enable(cxlr);
+	if (rc)
+		return rc;
+	scoped_guard(mutex, &lock)
+		tp_policy.granularity = granularity;
+	rc = devm_cxl_dc_register_policy(dev, cxlr, &tp_policy, NULL);
+	if (rc)
+		return rc;
+	/* Runs before the library unregisters the policy. */
+	rc = devm_add_action_or_reset(dev, tp_forget_region, cxlr);
+	if (rc)
+		return rc;
+	if (!cxl_dc_region_facts(cxlr, &f)) {
+		snprintf(line, sizeof(line),
+			 "facts %s hpa=%#llx-%#llx nid=%d sharable=%d tag_mode=%d",
+			 dev_name(dev), f.hpa.start, f.hpa.end, f.nid,
+			 f.sharable, f.tag_mode);
+		tp_log_line(line);
+	}
+	return 0;
+}
+
+static struct cxl_driver tp_driver = {
+	.name = "cxl_dc_test_policy",
+	.probe = tp_probe,
+	.id = CXL_DEVICE_REGION,
 };
 
 static ssize_t complete_write(struct file *f, const char __user *ubuf,
@@ -449,12 +459,12 @@ static const struct file_operations mode_fops = {
 
 static int __init tp_init(void)
 {
+	int rc;
+
 	log_buf = kzalloc(LOG_SIZE, GFP_KERNEL);
 	if (!log_buf)
 		return -ENOMEM;
 	dir = debugfs_create_dir("cxl_dc_test", NULL);
-	debugfs_create_file("bind", 0200, dir, NULL, &bind_fops);
-	debugfs_create_file("unbind", 0200, dir, NULL, &bind_fops);
 	debugfs_create_file("validate", 0200, dir, NULL, &mode_fops);
 	debugfs_create_file("activate", 0200, dir, NULL, &mode_fops);
 	debugfs_create_file("release", 0200, dir, NULL, &mode_fops);
@@ -464,12 +474,18 @@ static int __init tp_init(void)
 	debugfs_create_file("groups", 0200, dir, NULL, &groups_fops);
 	debugfs_create_file("log", 0400, dir, NULL, &log_fops);
 	debugfs_create_u64("granularity", 0600, dir, &granularity);
-	return 0;
+	rc = cxl_driver_register(&tp_driver);
+	if (rc) {
+		debugfs_remove_recursive(dir);
+		kfree(log_buf);
+	}
+	return rc;
 }
 module_init(tp_init);
 
 static void __exit tp_exit(void)
 {
+	cxl_driver_unregister(&tp_driver);
 	debugfs_remove_recursive(dir);
 	kfree(live);
 	kfree(held);
