@@ -18,7 +18,7 @@ endif
 KERNEL_IMAGE := $(OUT)/bzImage$(SFX)
 INITRD := $(OUT)/initramfs$(SFX).cpio.gz
 
-.PHONY: all deps kernel kernel-debug test demo bench check patches clean
+.PHONY: all deps kernel kernel-debug test demo bench stress check patches clean
 
 all: kernel
 
@@ -62,6 +62,15 @@ bench: kernel
 	@python3 scripts/bench_extent_lib.py --kernel $(KERNEL_IMAGE) --initrd $(INITRD)
 	@python3 scripts/bench.py --kernel $(KERNEL_IMAGE) --initrd $(INITRD)
 	@python3 scripts/bench_virtio.py --kernel $(KERNEL_IMAGE) --initrd $(INITRD)
+
+# The randomized campaign of tests/dc_stress.py on the debug kernel:
+# 10,000 valid and malformed DC records over two mock DCDs (regions under
+# cxl_region_sysram and cxl_region_dax), host and device checked after
+# every batch; prints the seed (SEED=N replays a run), the records per
+# class, what each device saw, the wall time, and any kernel report.
+stress: kernel-debug
+	@python3 scripts/stress.py $(if $(SEED),--seed $(SEED)) \
+		$(if $(RECORDS),--records $(RECORDS))
 
 check: deps
 	@scripts/check.sh

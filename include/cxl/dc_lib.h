@@ -171,12 +171,15 @@ void cxl_dc_strand(struct cxl_dc_group *group);
  *
  * Policies retry memory that pinned pages keep in use on one schedule:
  * 0.5 s, doubling with each failure, at most @max_ms.
+ *
+ * Return: the pause in milliseconds.
  */
 static inline unsigned int cxl_dc_retry_ms(unsigned int tries,
 					   unsigned int max_ms)
 {
 	return min(500U << min(tries, 5U), max_ms);
 }
+
 struct cxl_dc_group *cxl_dc_find_group(struct cxl_region *cxlr,
 				       const uuid_t *tag);
 /* Called for each group by cxl_dc_walk_groups(); non-zero stops. */

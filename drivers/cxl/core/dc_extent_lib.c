@@ -329,16 +329,41 @@ static int dc_group_give_back_rest(struct cxl_dc_dev *dcd,
 }
 
 /*
+ * Has the device taken part of @group by force in a record the host read
+ * but has not handled yet?  The device forgot that capacity when it sent
+ * the record: a Release DC naming it would be refused.
+ */
+static bool dc_force_queued(struct cxl_dc_dev *dcd, struct cxl_dc_group *group)
+{
+	struct cxl_dc_chain *c;
+
+	lockdep_assert_held(&dcd->lock);
+	list_for_each_entry(c, &dcd->closed, node) {
+		u64 dpa = le64_to_cpu(c->ext[0].start_dpa);
+		u64 len = le64_to_cpu(c->ext[0].length);
+
+		if (c->type != CXL_DC_EVENT_FORCED_RELEASE)
+			continue;
+		for (int i = 0; i < group->nr; i++)
+			if (dpa < group->ext[i]->dpa + group->ext[i]->len &&
+			    group->ext[i]->dpa < dpa + len)
+				return true;
+	}
+	return false;
+}
+
+/*
  * Give a live group back to the device and forget it.  On failure the
  * group stays, release-pending, and the next release request for it
- * retries with what the device still holds then.
+ * retries with what the device still holds then.  What the device took
+ * by force, handled or not yet, is not named: only what it still holds.
  */
 static int dc_group_give_back(struct cxl_dc_dev *dcd, struct cxl_dc_group *group)
 {
 	int rc;
 
 	lockdep_assert_held(&dcd->lock);
-	if (group->forced || group->recheck)
+	if (group->forced || group->recheck || dc_force_queued(dcd, group))
 		rc = dc_group_give_back_rest(dcd, group);
 	else
 		rc = cxl_dc_send_list(dcd, CXL_MBOX_OP_RELEASE_DC, group->nr,
@@ -2298,4 +2323,3 @@ int cxl_dc_dev_create(struct cxl_memdev_state *mds)
 	mds->dc.dcd = dcd;
 	return devm_add_action_or_reset(dev, dc_dev_destroy, dcd);
 }
-

@@ -187,6 +187,20 @@ int cxl_dc_mirror_extents(struct cxl_region *cxlr, struct kobject *dir)
 	struct cxl_dc_dev *dcd;
 	struct rb_node *n;
 
+	if (!dir) {
+		/*
+		 * Stopping needs only the device the policy registered
+		 * with, as unregistering does: a memdev going away unbinds
+		 * the policy after the region lost its decode, and the
+		 * links must go before the policy's directory does.
+		 */
+		dcd = dcr ? dcr->dcd : NULL;
+		if (!dcd)
+			return -ENXIO;
+		guard(mutex)(&dcd->lock);
+		cxl_dc_mirror_drop(dcr);
+		return 0;
+	}
 	scoped_guard(rwsem_read, &cxl_rwsem.region)
 		dcd = dcr ? cxl_dc_region_dev(cxlr) : NULL;
 	if (!dcd)
@@ -194,10 +208,6 @@ int cxl_dc_mirror_extents(struct cxl_region *cxlr, struct kobject *dir)
 	guard(mutex)(&dcd->lock);
 	if (!dcr->policy || dcr->dcd != dcd)
 		return -ENXIO;
-	if (!dir) {
-		cxl_dc_mirror_drop(dcr);
-		return 0;
-	}
 	if (dcr->mirror)
 		return -EBUSY;
 	dcr->mirror = kobject_get(dir);
