@@ -414,7 +414,7 @@ def test_release_request_survives_allocation_failure(vm):
     dpa = d['dpa'] + 200 * M
     rel = f'{dpa:#x}:{2 * M:#x}:0'
     path = f'{PLAT}/{d["plat"]}/dc_del_extent'
-    for n in range(1, 17):
+    for n in range(1, 11):
         offer(vm, 'plain', [rec(dpa, 2 * M)])
         wait_for('free', lambda: avail(vm, d) == 2 * M)
         rc, _ = vm.run(f'exec 3>{path} 4>/proc/self/fail-nth; '
