@@ -198,27 +198,27 @@ static struct cxl_region *find_region(const char *buf)
 	return container_of(dev, struct cxl_region, dev);
 }
 
+/* Drop @cxlr's entries from @list of *@nr, in place. */
+static void tp_drop_region(struct tp_held *list, int *nr,
+			   struct cxl_region *cxlr)
+{
+	int n = 0;
+
+	for (int i = 0; i < *nr; i++)
+		if (list[i].cxlr != cxlr)
+			list[n++] = list[i];
+	*nr = n;
+}
+
 /* The region unbinds: the library answers its groups, so forget them. */
 static void tp_forget_region(void *data)
 {
 	struct cxl_region *cxlr = data;
 
-	scoped_guard(mutex, &answer_lock) {
-		int n = 0;
-
-		for (int i = 0; i < nr_live; i++)
-			if (live[i].cxlr != cxlr)
-				live[n++] = live[i];
-		nr_live = n;
-	}
-	scoped_guard(mutex, &lock) {
-		int n = 0;
-
-		for (int i = 0; i < nr_held; i++)
-			if (held[i].cxlr != cxlr)
-				held[n++] = held[i];
-		nr_held = n;
-	}
+	scoped_guard(mutex, &answer_lock)
+		tp_drop_region(live, &nr_live, cxlr);
+	scoped_guard(mutex, &lock)
+		tp_drop_region(held, &nr_held, cxlr);
 }
 
 static int tp_probe(struct device *dev)
