@@ -302,7 +302,9 @@ class Campaign:
                 f'({a["released"] - b["released"]} extents), '
                 f'forced {a["forced"] - b["forced"]}, '
                 f'pending offers {a["pending_offers"]}, '
-                f'violations {a["violations"]}')
+                f'violations {a["violations"]}, Release DC refused for '
+                f'capacity taken by force meanwhile '
+                f'{a["raced_releases"] - b["raced_releases"]}')
         for ln in lines:
             self.log(ln)
         return lines

@@ -13,7 +13,10 @@
  * answer the oldest pending offer (first in, first out), may only name
  * ranges of that offer in offered order, and must not accept capacity that
  * is already accepted; a response while nothing is pending is an error (it
- * crashes QEMU 10.0.2). Release DC may only name accepted capacity. Every
+ * crashes QEMU 10.0.2). Release DC may only name accepted capacity; one
+ * naming capacity the device took by force in a record the host has not
+ * read yet is refused whole (the host could not know: counted as
+ * ``raced_releases``, not as a violation). Every
  * violation fails the command, is logged, and is counted in ``dc_stats``
  * so that tests can assert there were none. The counters also let tests
  * prove that the host sent no response at all, for example while it reads
@@ -103,6 +106,8 @@ struct mock_dc_extent {
 	u64 len;
 	uuid_t tag;
 	u16 seq;
+	/* on &mock_dc.forced_unread: the handle of the record that took it */
+	u16 handle;
 };
 
 /* One offer: the records of one More chain, answered by one response */
@@ -129,6 +134,12 @@ struct mock_dc {
 	struct list_head offers;
 	struct list_head accepted;
 	unsigned int nr_accepted;
+	/*
+	 * Capacity taken by force in a record the host has not cleared yet:
+	 * until it has read that record, a Release DC naming it is a race the
+	 * host cannot avoid, refused but not a violation.
+	 */
+	struct list_head forced_unread;
 	/* ranges of a response still open with More set */
 	struct list_head response;
 	struct mock_dc_extent *cursor;
@@ -144,6 +155,7 @@ struct mock_dc {
 	unsigned long released;
 	unsigned long forced;
 	unsigned long violations;
+	unsigned long raced_releases;
 	char last_violation[128];
 	/* Release DC commands to let through, then to fail (dc_fail_release) */
 	unsigned int pass_releases;
@@ -191,6 +203,7 @@ static void mock_dc_release(void *data)
 	list_for_each_entry_safe(o, n, &mdc->offers, node)
 		mock_dc_free_offer(o);
 	mock_dc_free_list(&mdc->accepted);
+	mock_dc_free_list(&mdc->forced_unread);
 	mock_dc_free_list(&mdc->response);
 	kfree(mdc);
 }
@@ -248,6 +261,7 @@ struct mock_dc *mock_dc_create(struct device *dev, int id)
 	mutex_init(&mdc->lock);
 	INIT_LIST_HEAD(&mdc->offers);
 	INIT_LIST_HEAD(&mdc->accepted);
+	INIT_LIST_HEAD(&mdc->forced_unread);
 	INIT_LIST_HEAD(&mdc->response);
 	mdc->next_handle = 1;
 
@@ -366,6 +380,12 @@ static bool mock_dc_overlaps(struct list_head *list, u64 dpa, u64 len)
 		if (dpa < e->dpa + e->len && e->dpa < dpa + len)
 			return true;
 	return false;
+}
+
+/* Part of [dpa, dpa + len) taken by force in a record the host has not read */
+static bool mock_dc_raced(struct mock_dc *mdc, u64 dpa, u64 len)
+{
+	return mock_dc_overlaps(&mdc->forced_unread, dpa, len);
 }
 
 static int mock_dc_updated_list(struct mock_dc *mdc, struct cxl_mbox_cmd *cmd,
@@ -501,6 +521,22 @@ static int mock_release_dc(struct mock_dc *mdc, struct cxl_mbox_cmd *cmd)
 	if (rc)
 		return rc;
 
+	/*
+	 * A range taken by force in a record the host has not read yet: the
+	 * command is refused whole, as the capacity is gone, and nothing
+	 * changes.  The host could not know: no violation.
+	 */
+	for (i = 0; i < nr; i++) {
+		u64 dpa = le64_to_cpu(rsp->extent_list[i].start_dpa);
+		u64 len = le64_to_cpu(rsp->extent_list[i].length);
+
+		if (mock_dc_raced(mdc, dpa, len)) {
+			mdc->raced_releases++;
+			cmd->return_code = CXL_MBOX_CMD_RC_INPUT;
+			return 0;
+		}
+	}
+
 	for (i = 0; i < nr; i++) {
 		u64 dpa = le64_to_cpu(rsp->extent_list[i].start_dpa);
 		u64 len = le64_to_cpu(rsp->extent_list[i].length);
@@ -610,6 +646,16 @@ int mock_dc_clear_event(struct mock_dc *mdc, struct cxl_mbox_cmd *cmd)
 			return -EINVAL;
 		}
 	}
+	for (i = 0; i < pl->nr_recs; i++) {
+		struct mock_dc_extent *e, *n;
+
+		/* The host read it: from now on it knows */
+		list_for_each_entry_safe(e, n, &mdc->forced_unread, node)
+			if (cpu_to_le16(e->handle) == pl->handles[i]) {
+				list_del(&e->node);
+				kfree(e);
+			}
+	}
 	mdc->log_head = (mdc->log_head + pl->nr_recs) % MOCK_DC_LOG_MAX;
 	mdc->log_nr -= pl->nr_recs;
 	mdc->log_returned -= pl->nr_recs;
@@ -657,8 +703,8 @@ static int mock_dc_queue(struct mock_dc *mdc, struct cxl_event_record_raw *raw)
 		/* The device takes the capacity back without asking */
 		list_for_each_entry_safe(e, n, &mdc->accepted, node) {
 			if (e->dpa >= dpa && e->dpa + e->len <= dpa + len) {
-				list_del(&e->node);
-				kfree(e);
+				e->handle = mdc->next_handle;
+				list_move_tail(&e->node, &mdc->forced_unread);
 				mdc->nr_accepted--;
 				mdc->forced++;
 			}
@@ -885,14 +931,15 @@ static ssize_t dc_stats_show(struct device *dev,
 			  "live %u\nreleases %lu\nreleased %lu\nforced %lu\n"
 			  "generation %u\nsharable %d\nviolations %lu\n"
 			  "last_violation %s\nfailed_releases %lu\n"
-			  "failed_responses %lu\n",
+			  "failed_responses %lu\nraced_releases %lu\n",
 			  mdc->records, mdc->offered, pending, mdc->responses,
 			  mdc->response_cmds, mdc->accepted_total,
 			  mdc->nr_accepted, mdc->releases, mdc->released,
 			  mdc->forced, mdc->generation, mdc->sharable,
 			  mdc->violations,
 			  mdc->violations ? mdc->last_violation : "none",
-			  mdc->failed_releases, mdc->failed_responses);
+			  mdc->failed_releases, mdc->failed_responses,
+			  mdc->raced_releases);
 }
 static DEVICE_ATTR_RO(dc_stats);
 
