@@ -43,7 +43,18 @@ for p in "$REPO"/patches/[0-9]*.patch; do
 	git -C "$WT" "${GITID[@]}" commit -q --amend --no-edit
 done
 rm -rf "$OUT/patches"
-git -C "$WT" format-patch -q --no-signature -o "$OUT/patches" v7.3..HEAD
+git -C "$WT" format-patch -q --no-signature --cover-letter \
+	--to=linux-cxl@vger.kernel.org -o "$OUT/patches" v7.3..HEAD
+# The cover letter: subject and text from patches/cover-letter.txt.
+python3 - "$OUT/patches/0000-cover-letter.patch" "$REPO/patches/cover-letter.txt" <<'PY'
+import sys
+path, src = sys.argv[1], open(sys.argv[2]).read()
+subject, _, blurb = src.partition('\n\n')
+text = open(path).read()
+text = text.replace('*** SUBJECT HERE ***', subject.strip(), 1)
+text = text.replace('*** BLURB HERE ***', blurb.rstrip(), 1)
+open(path, 'w').write(text)
+PY
 git -C "$TREE" worktree remove --force "$WT"
 echo "exported $(ls "$OUT"/patches/0*.patch | wc -l) patches to $OUT/patches"
 

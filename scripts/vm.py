@@ -35,6 +35,11 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_KERNEL = os.path.join(TOP, 'out', 'bzImage')
 DEFAULT_INITRD = os.path.join(TOP, 'out', 'initramfs.cpio.gz')
 DCD_PATH = '/machine/peripheral/cxl-dcd0'
+
+
+def dcd_path(n=0):
+    """QOM path of the n-th QEMU DCD (VM.start(dcds=...))."""
+    return f'/machine/peripheral/cxl-dcd{n}'
 # mock_real_ram: guest RAM kept from the kernel for cxl_test's first window
 # (1 GiB), with room past its end so that the window nests in it.
 MOCK_RAM_BASE = 4 << 30
@@ -79,7 +84,7 @@ class VM:
     def start(self, kernel=None, initrd=None, mem='3G', debug=False,
               extra_append='', dc_size='2G', dc_regions=2, ram_size=None,
               boot_timeout=180, mock=False, modules=None, extra_initrd=None,
-              mock_real_ram=False):
+              mock_real_ram=False, dcds=1):
         """extra_initrd: an archive appended to initrd (a name is looked up
         next to initrd), such as initramfs-qemu.cpio.gz.
         ram_size: also give the device static volatile capacity (its
@@ -87,6 +92,9 @@ class VM:
         mock: no CXL hardware; the guest loads cxl_test's mock devices.
         modules: the CXL module set /init loads ('real', 'mock', or 'none'
         for a test that loads its own); by default the one mock says.
+        dcds: QEMU DCDs, each behind a host bridge and a window of its
+        own (the emulated host bridge has one HDM decoder, so one region);
+        the QMP helpers name one with dev=N, cxl-dcdN.
         mock_real_ram: (mock) put cxl_test's first window, 1 GiB at
         MOCK_RAM_BASE, on guest RAM that memmap= keeps from the kernel, so
         that regions in it hold data and can go online as memory."""
@@ -145,6 +153,22 @@ class VM:
                            (',volatile-memdev=vmem0' if ram_size else ''),
                 '-M', 'cxl-fmw.0.targets.0=cxl.1,cxl-fmw.0.size=4G',
             ]
+            for n in range(1, dcds):
+                cxl += [
+                    '-object',
+                    f'memory-backend-ram,id=dc{n},size={dc_size},share=on',
+                    '-device', f'pxb-cxl,bus_nr={12 + 10 * n},bus=pcie.0,'
+                               f'id=cxl.{n + 1}',
+                    '-device', f'cxl-rp,port=0,bus=cxl.{n + 1},'
+                               f'id=root_port{13 + n},chassis=0,'
+                               f'slot={2 + n}',
+                    '-device', f'cxl-type3,bus=root_port{13 + n},'
+                               f'volatile-dc-memdev=dc{n},'
+                               f'num-dc-regions={dc_regions},id=cxl-dcd{n}',
+                ]
+                # QEMU takes every window in the one -M option.
+                cxl[cxl.index('-M') + 1] += (f',cxl-fmw.{n}.targets.0='
+                                             f'cxl.{n + 1},cxl-fmw.{n}.size=4G')
             if ram_size:
                 cxl[:0] = ['-object', 'memory-backend-ram,id=vmem0,'
                                       f'size={ram_size},share=on']
@@ -404,19 +428,19 @@ class VM:
         return [e if isinstance(e, dict) else {'offset': e[0], 'len': e[1]}
                 for e in extents]
 
-    def add_capacity(self, extents, region=0, tag=None):
+    def add_capacity(self, extents, region=0, tag=None, dev=0):
         """Offer extents [(offset, len)] (offset relative to the DC region
         base) as one group; returns the QMP response."""
-        args = {'path': DCD_PATH, 'host-id': 0,
+        args = {'path': dcd_path(dev), 'host-id': 0,
                 'selection-policy': 'prescriptive', 'region': region,
                 'extents': self._extents(extents)}
         if tag is not None:
             args['tag'] = tag
         return self.qmp('cxl-add-dynamic-capacity', **args)
 
-    def release_capacity(self, extents, region=0, tag=None):
+    def release_capacity(self, extents, region=0, tag=None, dev=0):
         """Ask the guest to release extents [(offset, len)]."""
-        args = {'path': DCD_PATH, 'host-id': 0,
+        args = {'path': dcd_path(dev), 'host-id': 0,
                 'removal-policy': 'prescriptive', 'region': region,
                 'extents': self._extents(extents)}
         if tag is not None:

@@ -44,7 +44,10 @@ CLASSES = {
     'offer_seq_gap': 3,      # sharable group with a sequence gap
     'offer_seq_dup': 2,      # sharable group with a repeated sequence
     'chain_unclosed': 3,     # More set, the chain never closed
-    'unknown_type': 3,       # an event type the spec does not define
+    'unknown_type': 3,       # an event type the spec does not define,
+                             # or Region Configuration Updated, unchanged
+    'config_change': 2,      # the DC region shrinks under the region, or
+                             # reads back invalid; then whole again
     'garbage': 3,            # random bytes after a valid header
     'release': 12,           # of an accepted extent
     'release_part': 4,       # of part of one
@@ -180,6 +183,12 @@ class Campaign:
         if cls == 'unknown_type':
             return [('dc_inject_raw', raw(rng.choice((3, 6, 0x7f, 0xff)),
                                           d['dpa'], g))]
+        if cls == 'config_change':
+            # The mock's DC region is 512 MiB from the region's first DPA.
+            ln = rng.choice((rng.randrange(0, SIZE[dev], g), 1,
+                             SIZE[dev] + 1))
+            return [('dc_region_length', f'{ln:#x}'),
+                    ('dc_region_length', f'{512 * M:#x}')]
         if cls == 'garbage':
             junk = bytes(rng.randrange(256) for _ in range(80))
             return [('dc_inject_raw', raw(0, 0, 0, junk=junk))]

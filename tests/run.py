@@ -194,7 +194,9 @@ def main():
         f[:-3] for f in os.listdir(os.path.join(TOP, 'tests', 'e2e'))
         if f.endswith('.py') and not f.startswith('_'))
     res = Results(args.flavour)
+    walls = []
     for i, s in enumerate(suites):
+        t_suite = time.monotonic()
         # Under TCG the virtio console now and then stops carrying data
         # with the guest otherwise well (see scripts/vm.py): such a suite
         # runs again in a fresh VM, and says so; so does a guest that
@@ -218,6 +220,13 @@ def main():
                 continue
             res.keep()
             break
+        walls.append((time.monotonic() - t_suite, s))
+        print(f'# [{args.flavour}] suite {s}: {walls[-1][0]:.0f}s wall, '
+              'boot included', flush=True)
+    # Where the time went, longest first (the CI budget: README).
+    print(f'# [{args.flavour}] suite wall times: ' + ', '.join(
+        f'{n} {t:.0f}s' for t, n in sorted(walls, reverse=True)) +
+        f'; total {sum(t for t, _ in walls):.0f}s', flush=True)
     print(f'# [{args.flavour}] {res.passed} passed, {res.failed} failed',
           flush=True)
     sys.exit(1 if res.failed else 0)

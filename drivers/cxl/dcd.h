@@ -170,6 +170,8 @@ bool cxl_dc_is_command(u16 opcode);
 void cxl_dc_set_command_enabled(struct cxl_memdev_state *mds, u16 opcode);
 bool cxl_dcd_supported(struct cxl_memdev_state *mds);
 int cxl_dc_dpa_fetch(struct cxl_memdev_state *mds, struct cxl_dpa_info *info);
+int cxl_dc_config_reread(struct cxl_memdev_state *mds,
+			 struct cxl_dc_config *cfg, void *buf, const char **why);
 extern const struct attribute_group cxl_memdev_dc_attribute_group;
 extern const struct attribute_group cxl_memdev_dc_stats_group;
 

@@ -10,8 +10,8 @@ and reads back across every range boundary, and kmem memory can go
 online."""
 import uuid
 
-from cxl import (DEV, G, M, bind, bind_dax, read, sh, sysfs_extents,
-                 unbind, wait_for)
+from cxl import (DEV, G, M, SYSRAM, bind, bind_dax, memory_blocks,
+                 node_of_block, read, sh, sysfs_extents, unbind, wait_for)
 from cxl_mock import (T, agree, chain, dax_avail as avail, dax_view as view,
                       discover, eq, first_region, knob, mock_extents,
                       mock_stats, offer, rec)
@@ -295,6 +295,56 @@ def region_of(vm, dev):
     """The cxl region above a dax device: its dax region's parent."""
     return sh(vm, f'dirname $(dirname $(readlink -f {DAXBUS}/devices/{dev}))'
               ).strip()
+
+
+def test_forced_release_during_a_sysram_offline(vm):
+    """Race (issue 12, item 2), under cxl_region_sysram, bound to the same
+    region after cxl_region_dax (a re-bind under another policy), and
+    cxl_region_dax again after it.  The device asks for a block
+    a program pins, so sysram's offline keeps failing and is retried; the
+    device then takes the block by force.  The forced release waits for
+    that same offline (pinned memory cannot go), and once the pins drop
+    the memory goes offline and is removed, with no Release DC since the
+    device has it already; host and device agree."""
+    d = T['plain']
+    eq(mock_extents(vm, 'plain'), [])
+    unbind(vm, d['region'])
+    eq(bind(vm, d['region'], SYSRAM), SYSRAM)
+    bs = int(read(vm, f'{MEMORY}/block_size_bytes'), 16)
+    b = base(vm, d)
+    hpa = (b + 384 * M + bs - 1) // bs * bs
+    dpa = d['dpa'] + hpa - b
+    offer(vm, 'plain', [rec(dpa, bs)])
+    wait_for('online', lambda: list(memory_blocks(vm, hpa, bs).values()) ==
+             ['online'], 120)
+    node = node_of_block(vm, hpa // bs)
+    sh(vm, f'rm -f /tmp/go; memtouch -n {node} -p -w /tmp/go 96 '
+           '> /tmp/mt.log 2>&1 &')
+    wait_for('held', lambda: 'HELD' in sh(vm, 'cat /tmp/mt.log'), 120)
+    before = mock_stats(vm, 'plain')
+    knob(vm, 'plain', 'dc_del_extent', f'{dpa:#x}:{bs:#x}:0')
+    wait_for('release-pending', lambda: [
+        e['state'] for e in sysfs_extents(vm, d['region']).values()
+        if e['dpa'] == dpa] == ['release-pending'], 120)
+    knob(vm, 'plain', 'dc_force_del_extent', f'{dpa:#x}:{bs:#x}:0')
+    eq(mock_stats(vm, 'plain')['forced'] - before['forced'], 1)
+    sh(vm, 'sleep 2')
+    eq(list(memory_blocks(vm, hpa, bs).values()), ['online'])
+    eq([e['state'] for e in sysfs_extents(vm, d['region']).values()
+        if e['dpa'] == dpa], ['release-pending'])
+    sh(vm, 'touch /tmp/go')
+    wait_for('memtouch done',
+             lambda: 'RELEASED' in sh(vm, 'cat /tmp/mt.log'), 120)
+    wait_for('removed', lambda: not memory_blocks(vm, hpa, bs) and not any(
+        e['dpa'] == dpa
+        for e in sysfs_extents(vm, d['region']).values()), 120)
+    st = mock_stats(vm, 'plain')
+    eq(st['releases'], before['releases'])
+    assert not any(e[0] == dpa for e in mock_extents(vm, 'plain'))
+    assert 'System RAM (cxl_region_sysram)' not in sh(vm, 'cat /proc/iomem')
+    agree(vm, 'plain')
+    unbind(vm, d['region'])
+    eq(bind(vm, d['region'], DAX), DAX)
 
 
 def test_forced_release_of_a_stranded_group(vm):

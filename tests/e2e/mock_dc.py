@@ -9,8 +9,7 @@ must match the guest's extentZ.N directories."""
 import uuid
 
 from cxl import DC_EVENTS, DEV, M, POLICY, Skip, policy, sh, sysfs_extents, \
-    tp_bind, tp_unbind, \
-    trace_on, trace_records, wait_for
+    tp_bind, tp_unbind, trace_on, trace_records, wait_for
 from cxl_mock import (AUTO_REGION_MEMS, K, PLAT, T, knob, accepted, agree, chain, discover,
                       create_region, mock_extents, mock_stats, offer,
                       rec, rejects, shared_and_plain_regions)
@@ -694,6 +693,152 @@ def test_release_racing_activation_in_one_region(vm):
     assert st['releases'] - before['releases'] == 1, st
     assert st['forced'] - before['forced'] == 1, st
     agree(vm, 'plain')
+
+
+def _agree_memdev(vm, *names):
+    """One mock memdev, several regions: its accepted list is the union
+    of their extent directories."""
+    devl = sorted((a, b, u) for a, b, u, _ in mock_extents(vm, names[0]))
+    guest = []
+    for n in names:
+        ext = sysfs_extents(vm, T[n]['region']).values()
+        assert all(e['dpa'] == e['offset'] + T[n]['dpa'] for e in ext), ext
+        guest += [(e['dpa'], e['length'], e['uuid']) for e in ext]
+    assert devl == sorted(guest), f'device {devl} != sysfs {sorted(guest)}'
+    st = mock_stats(vm, names[0])
+    assert st['violations'] == 0, st['last_violation']
+    assert st['pending_offers'] == 0, st
+    return devl
+
+
+def test_region_shrink_takes_extents_out_of_use(vm):
+    """Region Configuration Updated (issue 12, item 5): the device's DC
+    region now maps only its first 160 MiB.  The host reads the
+    configuration again; groups with an extent past the new end go through
+    the forced path (a tag group straddling it goes whole), what the device
+    still lists of them comes back with Release DC, the rest stays in use,
+    and later offers are checked against the new length.  A configuration
+    that is not valid declines every offer and touches nothing; a valid one
+    brings the length back."""
+    d = T['plain']
+    plat = f'{PLAT}/{d["plat"]}'
+    tag = str(uuid.uuid4())
+    offer(vm, 'plain', chain([(d['dpa'] + 150 * M, M), (d['dpa'] + 170 * M, M)],
+                             tag))
+    offer(vm, 'plain', chain([(d['dpa'] + 180 * M, M)]))
+    offer(vm, 'plain', chain([(d['dpa'] + 100 * M, M)]))
+    b = T['second']
+    offer(vm, 'second', chain([(b['dpa'] + 10 * M, M)]))
+    held = _agree_memdev(vm, 'plain', 'second')
+    assert {d['dpa'] + o * M for o in (100, 150, 170, 180)} <= \
+        {a for a, _, _ in held}, held
+    before = mock_stats(vm, 'plain')
+    calls = sh(vm, f'cat {POLICY}/log').count('\n')
+    sh(vm, 'dmesg -c > /dev/null')
+    sh(vm, f'echo {160 * M:#x} > {plat}/dc_region_length')
+    wait_for('forced groups gone', lambda: not any(
+        e['offset'] in (150 * M, 170 * M, 180 * M)
+        for e in sysfs_extents(vm, d['region']).values()))
+    log = sh(vm, 'dmesg')
+    assert 'shrank under DPA' in log, log
+    # The record is clamped to each region it covers: the second region,
+    # past 160 MiB whole, loses its extent too.
+    wait_for('second region emptied', lambda: not sysfs_extents(
+        vm, b['region']))
+    new = sh(vm, f'cat {POLICY}/log').splitlines()[calls:]
+    forced = [ln for ln in new if ln.startswith('force_release')]
+    for r, off, nr in ((d, 150, 2), (d, 180, 1), (b, 10, 1)):
+        assert any(f'force_release {r["region"]} nr={nr} ' in ln and
+                   f'offset={off * M:#x}' in ln for ln in forced), forced
+    assert any(f'nr=2 tag={tag}' in ln for ln in forced), forced
+    left = _agree_memdev(vm, 'plain', 'second')
+    # Everything past the new end went back with Release DC, and the
+    # tag group's extent before it with its group: nothing by force.
+    st = mock_stats(vm, 'plain')
+    assert st['released'] - before['released'] == len(held) - len(left), st
+    assert st['forced'] == before['forced'], st
+    assert d['dpa'] + 150 * M not in {a for a, _, _ in left}, left
+    assert d['dpa'] + 100 * M in {a for a, _, _ in left}, left
+    assert all(a + n <= d['dpa'] + 160 * M for a, n, _ in left), left
+    recs, _ = offer(vm, 'plain', chain([(d['dpa'] + 170 * M, M)]))
+    assert rejects(recs) == ['outside DC partition'], recs
+    recs, _ = offer(vm, 'plain', chain([(d['dpa'] + 120 * M, M)]))
+    assert accepted(recs) == [d['dpa'] + 120 * M], recs
+
+    # Not block aligned: not usable; offers are declined, nothing moves.
+    sh(vm, f'echo {160 * M + 1:#x} > {plat}/dc_region_length')
+    assert 'not usable' in sh(vm, 'dmesg | tail -3')
+    recs, _ = offer(vm, 'plain', chain([(d['dpa'] + 121 * M, M)]))
+    assert rejects(recs) == ['outside DC partition'], recs
+    now = _agree_memdev(vm, 'plain', 'second')
+    assert [e for e in now if e[0] != d['dpa'] + 120 * M] == left, now
+
+    # The whole length again: the capacity past 160 MiB is usable at once.
+    sh(vm, f'echo {512 * M:#x} > {plat}/dc_region_length')
+    recs, _ = offer(vm, 'plain', chain([(d['dpa'] + 170 * M, M)]))
+    assert accepted(recs) == [d['dpa'] + 170 * M], recs
+    for o in (100, 120, 170):
+        knob(vm, 'plain', 'dc_del_extent', rec(d['dpa'] + o * M, M))
+    wait_for('released', lambda: not any(
+        e['offset'] in (100 * M, 120 * M, 170 * M)
+        for e in sysfs_extents(vm, d['region']).values()))
+    _agree_memdev(vm, 'plain', 'second')
+
+
+def test_policy_unbound_during_an_open_chain(vm):
+    """Race (issue 12, item 2): the policy goes away between the first and
+    the last record of one offer.  The offer is decided when it closes,
+    against the region as it is then: no policy, so both extents are
+    declined, in one response.  The next bind finds nothing of it, and the
+    device and the host agree."""
+    d = T['plain']
+    before = mock_stats(vm, 'plain')
+    trace_on(vm, *DC_EVENTS)
+    knob(vm, 'plain', 'dc_inject_extent', rec(d['dpa'] + 200 * M, M, None, 1))
+    sh(vm, tp_unbind(d['region']))
+    knob(vm, 'plain', 'dc_inject_extent', rec(d['dpa'] + 202 * M, M, None, 0))
+    wait_for('response',
+             lambda: mock_stats(vm, 'plain')['responses'] > before['responses'])
+    recs = trace_records(vm)
+    assert rejects(recs) == ['no policy bound'] * 2, recs
+    assert not accepted(recs), recs
+    st = mock_stats(vm, 'plain')
+    assert st['responses'] - before['responses'] == 1, st
+    sh(vm, tp_bind(d['region']))
+    assert _state(vm, d, 200 * M) == [] and _state(vm, d, 202 * M) == []
+    _agree_memdev(vm, 'plain', 'second')
+
+
+def test_rebind_while_a_release_is_pending(vm):
+    """Race (issue 12, item 2): the device asks for a group the policy is
+    still using (release answered busy), and the policy is unbound and
+    bound again before it lets go.  Unbinding means the policy stopped
+    using everything, so the library answers the device then, once, with
+    Release DC; the new bind does not take the group up again, and a late
+    ``complete`` from the old policy reaches nothing."""
+    d = T['plain']
+    tag = str(uuid.uuid4())
+    offer(vm, 'plain', chain([(d['dpa'] + 204 * M, M), (d['dpa'] + 206 * M, M)],
+                             tag))
+    policy(vm, 'release', 'busy')
+    try:
+        before = mock_stats(vm, 'plain')
+        knob(vm, 'plain', 'dc_del_extent', rec(d['dpa'] + 206 * M, M))
+        wait_for('release-pending', lambda: _state(vm, d, 204 * M) ==
+                 ['release-pending'])
+        assert mock_stats(vm, 'plain')['releases'] == before['releases']
+        sh(vm, tp_unbind(d['region']))
+        st = mock_stats(vm, 'plain')
+        assert st['releases'] - before['releases'] == 1, st
+        assert st['released'] - before['released'] == 2, st
+        sh(vm, tp_bind(d['region']))
+        assert _state(vm, d, 204 * M) == [] and _state(vm, d, 206 * M) == []
+        policy(vm, 'complete', 1)
+    finally:
+        policy(vm, 'release', 'ok')
+    st = mock_stats(vm, 'plain')
+    assert st['releases'] - before['releases'] == 1, st
+    _agree_memdev(vm, 'plain', 'second')
 
 
 def test_open_offer_answered_at_teardown(vm):

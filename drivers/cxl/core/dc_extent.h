@@ -240,6 +240,7 @@ struct cxl_dc_region {
  *	release request
  * @node: entry in &cxl_dc_dev.closed
  * @type: %CXL_DC_EVENT_ADD_CAPACITY, _RELEASE_CAPACITY, _FORCED_RELEASE,
+ *	_REGION_CONFIG_UPDATED (@one.shared_extn_seq holds the region index),
  *	or %DC_HOST_GIVE_BACK
  * @nr: records kept in @ext
  * @alloc: room in @ext
@@ -283,6 +284,9 @@ struct cxl_dc_chain {
  *	lost when the host is out of memory
  * @dying: the device is going away; nothing new is queued
  * @overflowed: the event log lost records during the current drain
+ * @config_bad: the configuration read after a Region Configuration
+ *	Updated event was not valid: offers are declined until one is
+ * @reread: the configuration read after such an event (process_lock)
  * @withheld: DPA ranges the device asked for whose Release DC failed when
  *	their policy unbound; never recovered, given back on the next request;
  *	and ranges of stranded groups, never recovered nor given back
@@ -312,6 +316,8 @@ struct cxl_dc_dev {
 	mempool_t *release_pool;
 	bool dying;
 	bool overflowed;
+	bool config_bad;
+	struct cxl_dc_config reread;
 	struct list_head withheld;
 	unsigned long responses;
 	unsigned long releases;

@@ -69,6 +69,14 @@
  *   device still holds is given back (a forced release took it already).
  *   A Release DC that failed is retried from the device's own list of
  *   what it still holds, never by resending what it may have taken.
+ * - A Region Configuration Updated record, in turn with the others, has the
+ *   configuration read again and checked as at probe.  The partition keeps
+ *   the layout it got at probe; later offers are checked against the length
+ *   the device now maps and its block size.  Whatever the host holds past
+ *   that length goes out of use through the forced path, logged as
+ *   critical.  A configuration that cannot be read, or is not valid, has
+ *   every offer declined until a valid one is read, and changes nothing
+ *   else.
  *
  * Lock order, outermost first::
  *
@@ -615,6 +623,8 @@ static enum dc_reject dc_check_extent(struct cxl_dc_dev *dcd,
 	enum dc_reject why;
 
 	lockdep_assert_held(&dcd->lock);
+	if (dcd->config_bad)
+		return DC_REJECT_PARTITION;
 	why = cxl_dc_check_dpa(&dcd->mds->dc.config, oe->dpa, oe->len);
 	if (why)
 		return why;
@@ -1347,6 +1357,70 @@ static void dc_process_release(struct cxl_dc_dev *dcd,
 }
 
 /*
+ * Region Configuration Updated: the device's DC configuration is read
+ * again and checked as at probe.  The partition was laid out at probe and
+ * stays as it is; of region 0, what changes is the length the device maps
+ * (up to the partition's end) and its block size, which later offers are
+ * checked against.  Capacity past the new length is no longer mapped by
+ * the device: whatever the host has there (live groups, kept groups,
+ * withheld ranges) is taken out of use through the forced path, as if the
+ * device had sent a Forced Release record for it, and what the device
+ * still lists of it goes back with Release DC.  A configuration that cannot
+ * be read or is not valid declines every offer until a valid one is read;
+ * live extents stay in use, since nothing says the device dropped them.
+ */
+static void dc_process_config(struct cxl_dc_dev *dcd, unsigned int index)
+{
+	struct cxl_dc_region_info *r0 = &dcd->mds->dc.config.region[0];
+	struct cxl_dc_region_info *now = &dcd->reread.region[0];
+	struct device *dev = dc_dev(dcd);
+	struct cxl_dc_extent_raw gone = {};
+	const char *why = "";
+	u64 len = 0, old_len;
+	int rc;
+
+	lockdep_assert_held(&dcd->process_lock);
+	if (!dcd->mds->dc.config.nr_regions) {
+		dev_info(dev, "DC region %u configuration updated: Dynamic Capacity is disabled since probe\n",
+			 index);
+		return;
+	}
+	scoped_guard(mutex, &dcd->lock) {
+		/* The payload is the device's one: under its lock. */
+		rc = cxl_dc_config_reread(dcd->mds, &dcd->reread, dcd->payload,
+					  &why);
+		dcd->config_bad = !!rc;
+		old_len = r0->len;
+		if (!rc) {
+			len = min(now->len, r0->decode_len);
+			r0->len = len;
+			r0->block_size = now->block_size;
+			dcd->mds->dc.config.extents_supported =
+				dcd->reread.extents_supported;
+			dcd->mds->dc.config.tags_supported =
+				dcd->reread.tags_supported;
+		}
+	}
+	if (rc) {
+		dev_err(dev, "DC region %u configuration updated but not usable (%s): offers are declined until it is\n",
+			index, why);
+		return;
+	}
+	if (now->decode_len > r0->decode_len)
+		dev_info(dev, "DC region 0 grew to %#llx bytes; past %#llx it is usable once the memdev is probed again\n",
+			 now->decode_len, r0->decode_len);
+	dev_info(dev, "DC region %u configuration updated: region 0 maps %#llx bytes (was %#llx), block size %#llx\n",
+		 index, len, old_len, now->block_size);
+	if (len >= old_len)
+		return;
+	dev_crit(dev, "DC region 0 shrank under DPA %#llx-%#llx: what the host holds there is taken out of use\n",
+		 r0->base + len, r0->base + old_len - 1);
+	gone.start_dpa = cpu_to_le64(r0->base + len);
+	gone.length = cpu_to_le64(old_len - len);
+	dc_process_release(dcd, &gone, true);
+}
+
+/*
  * A region's policy callbacks, one at a time, in the order they were
  * queued.  Each region has its own worker on the device's unbound
  * policy_wq, so an activation that takes long (onlining many GiB, a VMM
@@ -1566,7 +1640,8 @@ void cxl_dc_handle_event(struct cxl_memdev_state *mds,
 		return;
 
 	if (rec->event_type == CXL_DC_EVENT_RELEASE_CAPACITY ||
-	    rec->event_type == CXL_DC_EVENT_FORCED_RELEASE) {
+	    rec->event_type == CXL_DC_EVENT_FORCED_RELEASE ||
+	    rec->event_type == CXL_DC_EVENT_REGION_CONFIG_UPDATED) {
 		one = dc_release_item(dcd);
 		if (!one)
 			return;		/* the device goes away */
@@ -1590,8 +1665,12 @@ void cxl_dc_handle_event(struct cxl_memdev_state *mds,
 		list_add_tail(&one->node, &dcd->closed);
 		return;
 	case CXL_DC_EVENT_REGION_CONFIG_UPDATED:
-		dev_info(mds->cxlds.dev, "DC region %u configuration updated\n",
-			 rec->region_index);
+		/* Read again in turn with the records around it. */
+		one->type = rec->event_type;
+		one->one = (struct cxl_dc_extent_raw) {
+			.shared_extn_seq = cpu_to_le16(rec->region_index),
+		};
+		list_add_tail(&one->node, &dcd->closed);
 		return;
 	case CXL_DC_EVENT_ADD_RESPONSE:
 	case CXL_DC_EVENT_CAPACITY_RELEASED:
@@ -1660,6 +1739,9 @@ static void dc_process_work(struct work_struct *work)
 			dcd->offer_ns += t0;
 		} else if (chain->type == DC_HOST_GIVE_BACK) {
 			dc_process_give_back(dcd, &chain->ext[0]);
+		} else if (chain->type == CXL_DC_EVENT_REGION_CONFIG_UPDATED) {
+			dc_process_config(dcd,
+					  le16_to_cpu(chain->one.shared_extn_seq));
 		} else {
 			dc_process_release(dcd, &chain->ext[0],
 					   chain->type == CXL_DC_EVENT_FORCED_RELEASE);

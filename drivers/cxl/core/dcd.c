@@ -235,17 +235,16 @@ int cxl_dc_config_validate(const struct cxl_dc_config *cfg, u64 static_end,
 }
 EXPORT_SYMBOL_IF_KUNIT(cxl_dc_config_validate);
 
+/* @out has room for the mailbox's whole payload. */
 static int cxl_dc_read_config(struct cxl_memdev_state *mds,
-			      struct cxl_dc_config *cfg, const char **why)
+			      struct cxl_dc_config *cfg,
+			      struct cxl_mbox_get_dc_config_out *out,
+			      const char **why)
 {
 	struct cxl_mailbox *cxl_mbox = &mds->cxlds.cxl_mbox;
-	struct cxl_mbox_get_dc_config_out *out __free(kvfree) =
-		kvzalloc(cxl_mbox->payload_size, GFP_KERNEL);
 	size_t fixed = sizeof(*out) + sizeof(struct cxl_mbox_get_dc_config_tail);
 	u8 per_call;
 
-	if (!out)
-		return -ENOMEM;
 	if (cxl_mbox->payload_size < fixed + sizeof(out->region[0])) {
 		*why = "mailbox too small";
 		return -EINVAL;
@@ -284,6 +283,32 @@ static int cxl_dc_read_config(struct cxl_memdev_state *mds,
 }
 
 /**
+ * cxl_dc_config_reread() - read the DC configuration again at run time
+ * @mds: the device, whose DC configuration was valid at probe
+ * @cfg: filled with what the device reports now
+ * @buf: room for one mailbox payload, so that nothing is allocated
+ * @why: set to a reason when the configuration is rejected
+ *
+ * For a Region Configuration Updated event: the same checks as at probe,
+ * against the partition layout made at probe (region 0 must still start
+ * where the static capacity ends).
+ *
+ * Context: the extent library's device work; no CXL lock held.
+ * Return: 0, or a negative errno with @why set.
+ */
+int cxl_dc_config_reread(struct cxl_memdev_state *mds,
+			 struct cxl_dc_config *cfg, void *buf, const char **why)
+{
+	int rc;
+
+	memset(buf, 0, mds->cxlds.cxl_mbox.payload_size);
+	rc = cxl_dc_read_config(mds, cfg, buf, why);
+	if (rc)
+		return rc;
+	return cxl_dc_config_validate(cfg, mds->dc.config.region[0].base, why);
+}
+
+/**
  * cxl_dc_dpa_fetch() - add the Dynamic Capacity partition to @info
  * @mds: the device
  * @info: partition list built from the static capacity so far
@@ -297,6 +322,7 @@ static int cxl_dc_read_config(struct cxl_memdev_state *mds,
 int cxl_dc_dpa_fetch(struct cxl_memdev_state *mds, struct cxl_dpa_info *info)
 {
 	struct device *dev = mds->cxlds.dev;
+	struct cxl_mbox_get_dc_config_out *out __free(kvfree) = NULL;
 	struct cxl_dc_config *cfg = &mds->dc.config;
 	const struct cxl_dc_region_info *r0;
 	const char *why = "";
@@ -315,9 +341,10 @@ int cxl_dc_dpa_fetch(struct cxl_memdev_state *mds, struct cxl_dpa_info *info)
 			return rc;
 	}
 
-	rc = cxl_dc_read_config(mds, cfg, &why);
-	if (rc == -ENOMEM)
-		return rc;
+	out = kvzalloc(mds->cxlds.cxl_mbox.payload_size, GFP_KERNEL);
+	if (!out)
+		return -ENOMEM;
+	rc = cxl_dc_read_config(mds, cfg, out, &why);
 	if (!rc)
 		rc = cxl_dc_config_validate(cfg, info->size, &why);
 	if (!rc && info->nr_partitions >= CXL_NR_PARTITIONS_MAX) {

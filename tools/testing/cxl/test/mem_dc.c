@@ -41,6 +41,10 @@
  * - ``dc_fail_response``: ``N``, fail the next N Add DC Responses that
  *   accept something (Internal Error), leaving their offer pending, as a
  *   device may (``failed_responses``);
+ * - ``dc_region_length``: the length region 0 maps (any number, so that
+ *   the host sees bad ones too), followed by a Region Configuration
+ *   Updated record; capacity past it stays on the accepted list until the
+ *   host releases it; reads the length;
  * - ``dc_extents`` (read): the accepted extents, in response order;
  * - ``dc_stats`` (read): the counters.
  *
@@ -145,6 +149,8 @@ struct mock_dc {
 	struct mock_dc_extent *cursor;
 	u64 cursor_end;
 	u32 generation;
+	/* what Get DC Configuration reports as region 0's length */
+	u64 region_len;
 	/* counters read by the tests */
 	unsigned long records;
 	unsigned long offered;
@@ -264,6 +270,7 @@ struct mock_dc *mock_dc_create(struct device *dev, int id)
 	INIT_LIST_HEAD(&mdc->forced_unread);
 	INIT_LIST_HEAD(&mdc->response);
 	mdc->next_handle = 1;
+	mdc->region_len = MOCK_DC_LENGTH;
 
 	rc = devm_add_action_or_reset(dev, mock_dc_release, mdc);
 	if (rc)
@@ -301,13 +308,14 @@ static int mock_get_dc_config(struct mock_dc *mdc, struct cxl_mbox_cmd *cmd)
 		return -EINVAL;
 
 	memset(out, 0, size);
+	guard(mutex)(&mdc->lock);
 	out->avail_region_count = 1;
 	if (in->start_region_index == 0 && in->region_count) {
 		out->region[0] = (struct cxl_dc_region_config) {
 			.region_base = cpu_to_le64(MOCK_DC_BASE),
 			.region_decode_length =
 				cpu_to_le64(MOCK_DC_LENGTH / SZ_256M),
-			.region_length = cpu_to_le64(MOCK_DC_LENGTH),
+			.region_length = cpu_to_le64(mdc->region_len),
 			.region_block_size = cpu_to_le64(MOCK_DC_BLOCK),
 		};
 		nr = 1;
@@ -316,7 +324,6 @@ static int mock_get_dc_config(struct mock_dc *mdc, struct cxl_mbox_cmd *cmd)
 	tail = (void *)&out->region[nr];
 	tail->extents_supported = cpu_to_le32(MOCK_DC_EXTENTS_MAX);
 	tail->tags_supported = cpu_to_le32(MOCK_DC_TAGS_MAX);
-	guard(mutex)(&mdc->lock);
 	tail->extents_available =
 		cpu_to_le32(MOCK_DC_EXTENTS_MAX - mdc->nr_accepted);
 	tail->tags_available = cpu_to_le32(MOCK_DC_TAGS_MAX);
@@ -891,6 +898,45 @@ static ssize_t dc_fail_response_store(struct device *dev,
 }
 static DEVICE_ATTR_WO(dc_fail_response);
 
+/* dc_region_length: region 0 now maps this much; the host is told */
+static ssize_t dc_region_length_store(struct device *dev,
+				      struct device_attribute *attr,
+				      const char *buf, size_t count)
+{
+	struct mock_dc *mdc = cxl_mock_mem_dc(dev);
+	struct cxl_event_record_raw raw = {
+		.id = mock_dc_event_uuid,
+	};
+	struct cxl_event_dcd *rec = &raw.event.dcd;
+	u64 len;
+	int rc;
+
+	if (!mdc)
+		return -ENXIO;
+	if (kstrtou64(buf, 0, &len))
+		return -EINVAL;
+	scoped_guard(mutex, &mdc->lock)
+		mdc->region_len = len;
+	rec->hdr.length = sizeof(raw);
+	rec->hdr.timestamp = cpu_to_le64(ktime_get_real_ns());
+	rec->event_type = CXL_DC_EVENT_REGION_CONFIG_UPDATED;
+	rec->region_index = 0;
+	rc = mock_dc_inject(mdc, &raw);
+	return rc ? rc : count;
+}
+
+static ssize_t dc_region_length_show(struct device *dev,
+				     struct device_attribute *attr, char *buf)
+{
+	struct mock_dc *mdc = cxl_mock_mem_dc(dev);
+
+	if (!mdc)
+		return -ENXIO;
+	guard(mutex)(&mdc->lock);
+	return sysfs_emit(buf, "%#llx\n", mdc->region_len);
+}
+static DEVICE_ATTR_RW(dc_region_length);
+
 static ssize_t dc_extents_show(struct device *dev,
 			       struct device_attribute *attr, char *buf)
 {
@@ -951,6 +997,7 @@ static struct attribute *mock_dc_attrs[] = {
 	&dev_attr_dc_inject_raw.attr,
 	&dev_attr_dc_fail_release.attr,
 	&dev_attr_dc_fail_response.attr,
+	&dev_attr_dc_region_length.attr,
 	&dev_attr_dc_extents.attr,
 	&dev_attr_dc_stats.attr,
 	NULL
