@@ -24,6 +24,10 @@
  * that binds regions with no userspace step, or re-binds a region whose
  * capacity the device still holds, picks it before any memory is added.
  * A write to ``regionZ/online_type`` applies to memory added afterwards.
+ * With the ``memmap_on_memory`` module parameter (and the memory hot-plug
+ * one of that name), the memmap of added memory is placed on that memory,
+ * as kmem does for a dax device: adding 1 GiB then takes no 16 MiB from
+ * memory already online, which a host short of memory may not have.
  *
  * On a Dynamic Capacity region it is the extent library's policy: every
  * accepted group (one untagged extent, or every extent of one tag) is
@@ -108,6 +112,11 @@ static const struct kernel_param_ops online_type_param_ops = {
 module_param_cb(online_type, &online_type_param_ops, NULL, 0644);
 MODULE_PARM_DESC(online_type,
 		 "regionZ/online_type of a region at bind (default: online_movable)");
+
+static bool memmap_on_memory;
+module_param(memmap_on_memory, bool, 0644);
+MODULE_PARM_DESC(memmap_on_memory,
+		 "Place the memmap of added memory on that memory, as kmem's memmap_on_memory does (needs memory_hotplug.memmap_on_memory)");
 
 /* Pause before retrying memory that could not be offlined, at most. */
 #define SYSRAM_RETRY_MAX_MS	8000U
@@ -293,14 +302,49 @@ static void sysram_queue(struct sysram *sr, struct sysram_chunk *c)
 static int sysram_plug(struct sysram *sr, struct sysram_chunk *c)
 {
 	int online_type = READ_ONCE(sr->online_type);
+	mhp_t flags = MHP_NID_IS_MGID;
 	int i, rc = 0;
 
 	lockdep_assert_held(&sr->lock);
+	/*
+	 * The memmap of the new memory comes from that memory itself, not
+	 * from memory already online: 16 MiB per GiB a host that is short of
+	 * memory, when a fabric manager adds some, may not have.  Where the
+	 * memory block layout allows it (mhp_supports_memmap_on_memory()).
+	 */
+	if (READ_ONCE(memmap_on_memory)) {
+		if (mhp_supports_memmap_on_memory())
+			flags |= MHP_MEMMAP_ON_MEMORY;
+		else
+			dev_info_once(&sr->cxlr->dev,
+				      "memmap_on_memory: not possible here, see memory_hotplug.memmap_on_memory\n");
+	}
+	/*
+	 * Otherwise the memmap comes from memory already online.  When the
+	 * host has not that much available, adding would take its last free
+	 * pages before failing, and the OOM killer would end tasks meanwhile:
+	 * fail now, the offer goes back to the device.
+	 */
+	if (!(flags & MHP_MEMMAP_ON_MEMORY)) {
+		unsigned long need = 0;
+		long avail = si_mem_available();
+
+		for (i = 0; i < c->nr; i++)
+			need += DIV_ROUND_UP(PHYS_PFN(range_len(&c->range[i])) *
+					     sizeof(struct page), PAGE_SIZE);
+		if (avail < 0 || need > avail) {
+			dev_warn(&sr->cxlr->dev,
+				 "%pra: its memmap needs %lu KiB, %ld KiB available: not added (see memmap_on_memory)\n",
+				 &c->range[0], need << (PAGE_SHIFT - 10),
+				 avail << (PAGE_SHIFT - 10));
+			return -ENOMEM;
+		}
+	}
 	for (i = 0; i < c->nr; i++) {
 		rc = __add_memory_driver_managed(sr->mgid, c->range[i].start,
 						 range_len(&c->range[i]),
-						 sr->res_name,
-						 MHP_NID_IS_MGID, online_type);
+						 sr->res_name, flags,
+						 online_type);
 		if (rc)
 			break;
 	}

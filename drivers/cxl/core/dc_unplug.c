@@ -37,9 +37,12 @@
  * while one of them is on its way on- or offline.  Only memory blocks that
  * lie wholly inside a range count: memory is hot-plugged a block at a time.
  *
- * Memory must be added without MHP_MEMMAP_ON_MEMORY, so that none of it
- * holds its own memmap and a memory notifier event covers every page of
- * the block.  Context: process context, no memory hot-plug lock held.
+ * Memory added with MHP_MEMMAP_ON_MEMORY holds its own memmap in the first
+ * pages of each block (PageVmemmapSelfHosted): those are never the page
+ * allocator's, so an attempt takes only the pages after them, which are
+ * the ones the block's memory notifier events cover.
+ *
+ * Context: process context, no memory hot-plug lock held.
  */
 
 /* alloc_contig_range() tries per block in ZONE_MOVABLE, which should move. */
@@ -92,6 +95,19 @@ static int dc_block_of(const struct cxl_dc_unplug *u, unsigned long pfn)
 /* --- fake-offline: a block's pages taken from the page allocator --------- */
 
 /*
+ * The pages at the start of a block that hold its own memmap (memory added
+ * with MHP_MEMMAP_ON_MEMORY): not the page allocator's, never taken.
+ */
+static unsigned long dc_block_memmap(unsigned long pfn, unsigned long nr)
+{
+	unsigned long i = 0;
+
+	while (i < nr && PageVmemmapSelfHosted(pfn_to_page(pfn + i)))
+		i++;
+	return i;
+}
+
+/*
  * Take every page of the online block at @pfn away from the page
  * allocator.  alloc_contig_range() migrates what is in use and fails
  * (-EBUSY) on what it cannot move rather than waiting for it; that may be
@@ -102,11 +118,16 @@ static int dc_block_of(const struct cxl_dc_unplug *u, unsigned long pfn)
  */
 static int dc_take_block(unsigned long pfn, unsigned long nr)
 {
-	int tries = is_zone_movable_page(pfn_to_page(pfn)) ?
-		    DC_UNPLUG_MOVABLE_TRIES : 1;
-	unsigned long i;
+	unsigned long i = dc_block_memmap(pfn, nr);
+	int tries;
 	int rc;
 
+	pfn += i;
+	nr -= i;
+	if (!nr)
+		return 0;
+	tries = is_zone_movable_page(pfn_to_page(pfn)) ?
+		DC_UNPLUG_MOVABLE_TRIES : 1;
 	do {
 		rc = alloc_contig_range(pfn, pfn + nr, ACR_FLAGS_NONE,
 					GFP_KERNEL);
@@ -126,8 +147,10 @@ static int dc_take_block(unsigned long pfn, unsigned long nr)
 /* Undo dc_take_block(): the pages are free memory again. */
 static void dc_return_block(unsigned long pfn, unsigned long nr)
 {
-	unsigned long i;
+	unsigned long i = dc_block_memmap(pfn, nr);
 
+	pfn += i;
+	nr -= i;
 	for (i = 0; i < nr; i++)
 		__folio_clear_offline(pfn_folio(pfn + i));
 	free_contig_range(pfn, nr);
