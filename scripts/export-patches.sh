@@ -43,7 +43,7 @@ for p in "$REPO"/patches/[0-9]*.patch; do
 	git -C "$WT" "${GITID[@]}" commit -q --amend --no-edit
 done
 rm -rf "$OUT/patches"
-git -C "$WT" format-patch -q --no-signature --cover-letter \
+git -C "$WT" "${GITID[@]}" format-patch -q --no-signature --cover-letter \
 	--to=linux-cxl@vger.kernel.org -o "$OUT/patches" v7.3..HEAD
 # The cover letter: subject and text from patches/cover-letter.txt.
 python3 - "$OUT/patches/0000-cover-letter.patch" "$REPO/patches/cover-letter.txt" <<'PY'
