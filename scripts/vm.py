@@ -331,7 +331,8 @@ class VM:
                     data = b''
                 if not data:
                     raise VMError('QEMU closed the command channel (guest died?)' +
-                                  self._tail())
+                                  self._tail() + '\n--- QEMU says ---\n' +
+                                  self._qemu_log()[-2000:])
                 self._buf += data
                 quiet = time.monotonic()
 

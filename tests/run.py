@@ -144,6 +144,12 @@ def run_suite(name, args, res, first):
     channel stalled and the console shows no kernel report: the guest
     was fine, the channel was not, and the suite is worth running again."""
     mod = importlib.import_module(f'e2e.{name}')
+    # A suite may name the kernels it means something on (FLAVOURS).
+    only = getattr(mod, 'FLAVOURS', None)
+    if only and res.flavour not in only:
+        res.record(name, True, getattr(mod, 'FLAVOURS_WHY', 'not on this '
+                                       'kernel'), skip=True)
+        return False
     tests = [(n, f) for n, f in vars(mod).items()
              if n.startswith('test_') and callable(f)]
     tests.sort(key=lambda t: t[1].__code__.co_firstlineno)

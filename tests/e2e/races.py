@@ -14,7 +14,7 @@ from cxl import (DEV, M, dc_region_script, dc_stats, qmp_ok, read, sh,
 
 VM_ARGS = {'dcds': 2}
 SIZE = 512 * M
-ROUNDS = 32
+ROUNDS = 12
 S = []          # per QEMU device: dict(dev, mem, pci, region, dpa)
 
 
