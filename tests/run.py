@@ -149,7 +149,7 @@ def run_suite(name, args, res, first):
     if only and res.flavour not in only:
         res.record(name, True, getattr(mod, 'FLAVOURS_WHY', 'not on this '
                                        'kernel'), skip=True)
-        return False
+        return None
     tests = [(n, f) for n, f in vars(mod).items()
              if n.startswith('test_') and callable(f)]
     tests.sort(key=lambda t: t[1].__code__.co_firstlineno)
@@ -201,7 +201,8 @@ def main():
         if f.endswith('.py') and not f.startswith('_'))
     res = Results(args.flavour)
     walls = []
-    for i, s in enumerate(suites):
+    ran = False     # KUnit and the detectors are read in the first boot
+    for s in suites:
         t_suite = time.monotonic()
         # Under TCG the virtio console now and then stops carrying data
         # with the guest otherwise well (see scripts/vm.py): such a suite
@@ -211,7 +212,8 @@ def main():
         for attempt in (1, 2, 3):
             res.hold()
             try:
-                again = run_suite(s, args, res, first=(i == 0))
+                again = run_suite(s, args, res, first=not ran)
+                ran = ran or again is not None
             except TimeoutError as e:  # never got ready: nothing ran
                 res.record(f'{s}', False, f'suite aborted: {e}')
                 again = 'READY' in str(e)

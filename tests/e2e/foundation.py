@@ -7,6 +7,9 @@ from cxl import (DEV, G, M, create_dc_region, qmp_ok, read, sh,
 
 # scripts/vm.py's topology: a 2 GiB DC backend split into two regions.
 DC_REGION_SIZE = G
+# Every step here is also a step of extent_lib, which the debug kernel runs.
+FLAVOURS = ('test',)
+FLAVOURS_WHY = 'a subset of extent_lib, which runs on this kernel'
 
 
 def test_dc_partition_matches_qemu(vm):
