@@ -754,12 +754,26 @@ static int mock_dc_inject(struct mock_dc *mdc, struct cxl_event_record_raw *raw)
 
 /* --- knobs -------------------------------------------------------------- */
 
+/* A DC event record of @type, stamped now; the rest zero */
+static struct cxl_event_dcd *mock_dc_record(struct cxl_event_record_raw *raw,
+					    u8 type)
+{
+	struct cxl_event_dcd *rec = &raw->event.dcd;
+
+	memset(raw, 0, sizeof(*raw));
+	raw->id = mock_dc_event_uuid;
+	rec->hdr.length = sizeof(*raw);
+	rec->hdr.timestamp = cpu_to_le64(ktime_get_real_ns());
+	rec->event_type = type;
+	return rec;
+}
+
 /* Parse "<dpa>:<length>:<tag>:<more>[:<seq>]" into a DC event record */
 static int mock_dc_parse(const char *buf, u8 type, bool want_seq,
 			 struct cxl_event_record_raw *raw)
 {
 	char *s, *orig, *field[5] = {};
-	struct cxl_event_dcd *rec = &raw->event.dcd;
+	struct cxl_event_dcd *rec;
 	unsigned int i = 0, more;
 	u64 dpa, len;
 	uuid_t tag = {};
@@ -786,11 +800,7 @@ static int mock_dc_parse(const char *buf, u8 type, bool want_seq,
 	if (i == 5 && kstrtou16(field[4], 0, &seq))
 		goto out;
 
-	memset(raw, 0, sizeof(*raw));
-	raw->id = mock_dc_event_uuid;
-	rec->hdr.length = sizeof(*raw);
-	rec->hdr.timestamp = cpu_to_le64(ktime_get_real_ns());
-	rec->event_type = type;
+	rec = mock_dc_record(raw, type);
 	rec->flags = more ? CXL_DC_EVENT_MORE : 0;
 	rec->extent.start_dpa = cpu_to_le64(dpa);
 	rec->extent.length = cpu_to_le64(len);
@@ -904,10 +914,7 @@ static ssize_t dc_region_length_store(struct device *dev,
 				      const char *buf, size_t count)
 {
 	struct mock_dc *mdc = cxl_mock_mem_dc(dev);
-	struct cxl_event_record_raw raw = {
-		.id = mock_dc_event_uuid,
-	};
-	struct cxl_event_dcd *rec = &raw.event.dcd;
+	struct cxl_event_record_raw raw;
 	u64 len;
 	int rc;
 
@@ -917,10 +924,8 @@ static ssize_t dc_region_length_store(struct device *dev,
 		return -EINVAL;
 	scoped_guard(mutex, &mdc->lock)
 		mdc->region_len = len;
-	rec->hdr.length = sizeof(raw);
-	rec->hdr.timestamp = cpu_to_le64(ktime_get_real_ns());
-	rec->event_type = CXL_DC_EVENT_REGION_CONFIG_UPDATED;
-	rec->region_index = 0;
+	/* Region index 0: the mock has one DC region. */
+	mock_dc_record(&raw, CXL_DC_EVENT_REGION_CONFIG_UPDATED);
 	rc = mock_dc_inject(mdc, &raw);
 	return rc ? rc : count;
 }
