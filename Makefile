@@ -51,15 +51,20 @@ test: deps
 demo: kernel
 	@python3 scripts/demo.py --kernel $(KERNEL_IMAGE) --initrd $(INITRD)
 
-# Benchmarks, one VM run each, printing ratios: against a cxl_test mock
-# device, the extent library (cost per extent at 64 and 4096 live extents,
+# Benchmarks, one VM run each, printing ratios: against cxl_test mock
+# devices, the extent library (cost per extent at 64 and 4096 live extents,
 # memory per extent) and cxl_region_dax's claim (groups of 8 and of 64
-# extents, 8 among 4096 live); against QEMU's DCD, hot-plug timing of
-# cxl_region_sysram against dax+kmem, for a static RAM region and for the
-# same DC offer through cxl_region_dax; cxl_region_virtio's event rate
-# (mock) and the page faults and time to touch 1 GiB (QEMU).
+# extents, 8 among 4096 live); the library at scale (cost per extent at 64
+# and 65,536 live extents in three regions, memory per extent, a 512-record
+# chain, recovery of 4,096 and 65,536 extents at bind); against QEMU's DCD,
+# hot-plug timing of cxl_region_sysram, stage by stage, against dax+kmem
+# and the kernel's own add+online and offline+remove, for a static RAM
+# region and for the same DC offer through cxl_region_dax;
+# cxl_region_virtio's event rate (mock) and the page faults and time to
+# touch 1 GiB (QEMU).
 bench: kernel
 	@python3 scripts/bench_extent_lib.py --kernel $(KERNEL_IMAGE) --initrd $(INITRD)
+	@python3 scripts/bench_scale.py --kernel $(KERNEL_IMAGE) --initrd $(INITRD)
 	@python3 scripts/bench.py --kernel $(KERNEL_IMAGE) --initrd $(INITRD)
 	@python3 scripts/bench_virtio.py --kernel $(KERNEL_IMAGE) --initrd $(INITRD)
 

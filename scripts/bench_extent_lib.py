@@ -96,13 +96,14 @@ def inject(vm, d, first, n, chain_len, knob='dc_inject_extent', ext=EXT,
         done''', timeout=3600)
 
 
-def measure(vm, d, live):
-    """Offer SAMPLE single-extent offers above the live set, then release
-    them one record each; returns (ns per offered, ns per released)."""
+def measure(vm, d, live, ext=EXT):
+    """Offer SAMPLE single-extent offers of ext above the live set, then
+    release them one record each; returns (ns per offered, ns per
+    released)."""
     a = dc_stats(vm, d['plat'])
-    inject(vm, d, live, SAMPLE, 1)
+    inject(vm, d, live, SAMPLE, 1, ext=ext)
     b = dc_stats(vm, d['plat'])
-    inject(vm, d, live, SAMPLE, 1, knob='dc_del_extent')
+    inject(vm, d, live, SAMPLE, 1, knob='dc_del_extent', ext=ext)
     c = dc_stats(vm, d['plat'])
     assert b['offered'] - a['offered'] == SAMPLE
     assert b['responses'] - a['responses'] == SAMPLE

@@ -297,6 +297,9 @@ struct cxl_dc_chain {
  * @release_records: release records handled
  * @release_ns: time spent handling release records, the policies'
  *	release callbacks included
+ * @recovered: accepted extents read back when a policy bound
+ * @recover_ns: time spent reading them back and checking them (Get DC
+ *	Extent List included; the policies' activation is not)
  * @rejected: extents rejected, by &enum dc_reject
  * @outcome: release outcomes, by &enum dc_outcome
  * @debugfs: the device's debugfs directory
@@ -325,6 +328,8 @@ struct cxl_dc_dev {
 	u64 offer_ns;
 	unsigned long release_records;
 	u64 release_ns;
+	unsigned long recovered;
+	u64 recover_ns;
 	unsigned long rejected[DC_REJECT_MAX];
 	unsigned long outcome[DC_OUTCOME_MAX];
 	struct dentry *debugfs;

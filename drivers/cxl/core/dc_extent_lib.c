@@ -1823,6 +1823,7 @@ static int dc_recover(struct cxl_dc_dev *dcd, struct cxl_dc_region *dcr)
 	struct cxl_region_params *p = &dcr->cxlr->params;
 	struct cxl_endpoint_decoder *cxled = p->targets[0];
 	int total, n = 0, nr = 0, nkept = 0;
+	u64 t0 = ktime_get_ns();
 
 	total = cxl_dc_read_extents(dcd, &raw);
 	if (total < 0)
@@ -1900,6 +1901,8 @@ static int dc_recover(struct cxl_dc_dev *dcd, struct cxl_dc_region *dcr)
 					    group->ext[i]->seq, "recovered");
 		dc_queue_op(group, DC_OP_ACTIVATE | DC_OP_RECOVERED);
 	}
+	dcd->recovered += n;
+	dcd->recover_ns += ktime_get_ns() - t0;
 	if (n)
 		dev_info(&dcr->cxlr->dev,
 			 "recovered %d accepted extent(s), %d group(s) kept unused\n",

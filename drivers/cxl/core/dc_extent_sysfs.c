@@ -471,6 +471,8 @@ static int dc_stats_show(struct seq_file *m, void *unused)
 		   dcd->offer_ns);
 	seq_printf(m, "release_records %lu\nrelease_ns %llu\n",
 		   dcd->release_records, dcd->release_ns);
+	seq_printf(m, "recovered %lu\nrecover_ns %llu\n", dcd->recovered,
+		   dcd->recover_ns);
 	/* What the library allocates per extent, and per one-extent group */
 	seq_printf(m, "extent_bytes %zu\ngroup_bytes %zu\n",
 		   kmalloc_size_roundup(sizeof(struct cxl_dc_extent)),

@@ -51,6 +51,11 @@
  * Every record written is drained by the host before the write returns,
  * as if the event interrupt had fired.
  *
+ * The accepted extents are kept in the order the host accepted them, as
+ * Get DC Extent List returns them, and indexed by DPA, so that no command
+ * walks them all and a list read in parts resumes where it stopped: a
+ * device holds up to 65,536 (``make bench`` fills one).
+ *
  * The sharable memdev's serial number is 0xDCDC.  With the module
  * parameter ``dc_preload``, every other memdev starts with two 64 MiB
  * extents accepted: an untagged one at DC region offset 0x8000000 and one
@@ -59,6 +64,7 @@
 #include <linux/platform_device.h>
 #include <linux/module.h>
 #include <linux/hex.h>
+#include <linux/rbtree.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/uuid.h>
@@ -71,7 +77,7 @@
 #define MOCK_DC_BASE		SZ_2G
 #define MOCK_DC_LENGTH		SZ_512M
 #define MOCK_DC_BLOCK		SZ_4K
-#define MOCK_DC_EXTENTS_MAX	16384
+#define MOCK_DC_EXTENTS_MAX	SZ_64K
 #define MOCK_DC_TAGS_MAX	1024
 /* Records the event log holds between two drains by the host */
 #define MOCK_DC_LOG_MAX		64
@@ -106,6 +112,8 @@ static const uuid_t mock_dc_preload_tag =
 
 struct mock_dc_extent {
 	struct list_head node;
+	/* in &mock_dc.by_dpa while on &mock_dc.accepted */
+	struct rb_node rb;
 	u64 dpa;
 	u64 len;
 	uuid_t tag;
@@ -137,7 +145,17 @@ struct mock_dc {
 	unsigned int overflows;
 	struct list_head offers;
 	struct list_head accepted;
+	/* the same extents by DPA: no command walks all of them */
+	struct rb_root by_dpa;
 	unsigned int nr_accepted;
+	/*
+	 * Where the last Get DC Extent List stopped (index, extent; NULL at
+	 * the end) in generation list_gen, so that a host reading the list
+	 * in parts costs the device no walk from the start each time.
+	 */
+	struct mock_dc_extent *list_at;
+	u32 list_index;
+	u32 list_gen;
 	/*
 	 * Capacity taken by force in a record the host has not cleared yet:
 	 * until it has read that record, a Release DC naming it is a race the
@@ -156,6 +174,7 @@ struct mock_dc {
 	unsigned long offered;
 	unsigned long responses;
 	unsigned long response_cmds;
+	unsigned long list_cmds;
 	unsigned long accepted_total;
 	unsigned long releases;
 	unsigned long released;
@@ -192,6 +211,78 @@ static void mock_dc_free_list(struct list_head *list)
 		list_del(&e->node);
 		kfree(e);
 	}
+}
+
+/* Put @e, already on &mock_dc.accepted, in the DPA index as well */
+static void mock_dc_index(struct mock_dc *mdc, struct mock_dc_extent *e)
+{
+	struct rb_node **link = &mdc->by_dpa.rb_node, *parent = NULL;
+
+	while (*link) {
+		parent = *link;
+		if (e->dpa < rb_entry(parent, struct mock_dc_extent, rb)->dpa)
+			link = &parent->rb_left;
+		else
+			link = &parent->rb_right;
+	}
+	rb_link_node(&e->rb, parent, link);
+	rb_insert_color(&e->rb, &mdc->by_dpa);
+	mdc->nr_accepted++;
+}
+
+static void mock_dc_unindex(struct mock_dc *mdc, struct mock_dc_extent *e)
+{
+	rb_erase(&e->rb, &mdc->by_dpa);
+	mdc->nr_accepted--;
+}
+
+/* The accepted extent with the highest DPA at or below @dpa, or NULL */
+static struct mock_dc_extent *mock_dc_floor(struct mock_dc *mdc, u64 dpa)
+{
+	struct rb_node *n = mdc->by_dpa.rb_node;
+	struct mock_dc_extent *best = NULL;
+
+	while (n) {
+		struct mock_dc_extent *e = rb_entry(n, struct mock_dc_extent,
+						    rb);
+
+		if (e->dpa <= dpa) {
+			best = e;
+			n = n->rb_right;
+		} else {
+			n = n->rb_left;
+		}
+	}
+	return best;
+}
+
+/* The first accepted extent starting at or above @dpa, or NULL */
+static struct rb_node *mock_dc_from(struct mock_dc *mdc, u64 dpa)
+{
+	struct mock_dc_extent *e = mock_dc_floor(mdc, dpa);
+
+	if (!e)
+		return rb_first(&mdc->by_dpa);
+	return e->dpa == dpa ? &e->rb : rb_next(&e->rb);
+}
+
+/*
+ * Accepted extents do not overlap each other, so only the one at or below
+ * the last byte of a non-empty, non-wrapping range can overlap it.
+ */
+static bool mock_dc_accepted_overlaps(struct mock_dc *mdc, u64 dpa, u64 len)
+{
+	struct mock_dc_extent *e = mock_dc_floor(mdc, dpa + len - 1);
+
+	return e && e->dpa + e->len > dpa;
+}
+
+/* The accepted extent after @e in the device's list order, or NULL */
+static struct mock_dc_extent *mock_dc_next(struct mock_dc *mdc,
+					   struct mock_dc_extent *e)
+{
+	return list_is_last(&e->node, &mdc->accepted) ? NULL :
+							 list_next_entry(e, node);
 }
 
 static void mock_dc_free_offer(struct mock_dc_offer *offer)
@@ -247,7 +338,7 @@ static int mock_dc_preload(struct mock_dc *mdc)
 			.tag = *pre[i].tag,
 		};
 		list_add_tail(&e->node, &mdc->accepted);
-		mdc->nr_accepted++;
+		mock_dc_index(mdc, e);
 	}
 	mdc->generation++;
 	return 0;
@@ -267,6 +358,7 @@ struct mock_dc *mock_dc_create(struct device *dev, int id)
 	mutex_init(&mdc->lock);
 	INIT_LIST_HEAD(&mdc->offers);
 	INIT_LIST_HEAD(&mdc->accepted);
+	mdc->by_dpa = RB_ROOT;
 	INIT_LIST_HEAD(&mdc->forced_unread);
 	INIT_LIST_HEAD(&mdc->response);
 	mdc->next_handle = 1;
@@ -349,13 +441,19 @@ static int mock_get_dc_extent_list(struct mock_dc *mdc,
 	want = min_t(size_t, want, room);
 
 	guard(mutex)(&mdc->lock);
+	mdc->list_cmds++;
 	if (start > mdc->nr_accepted)
 		return -EINVAL;
-	list_for_each_entry(e, &mdc->accepted, node) {
-		if (i++ < start)
-			continue;
-		if (n == want)
-			break;
+	/* A host reads the list in order: go on where the last read ended */
+	if (mdc->list_gen == mdc->generation && mdc->list_index == start &&
+	    (mdc->list_at || start == mdc->nr_accepted)) {
+		e = mdc->list_at;
+	} else {
+		e = list_first_entry_or_null(&mdc->accepted, typeof(*e), node);
+		for (i = 0; e && i < start; i++)
+			e = mock_dc_next(mdc, e);
+	}
+	for (; e && n < want; e = mock_dc_next(mdc, e)) {
 		out->extent[n] = (struct cxl_dc_extent_raw) {
 			.start_dpa = cpu_to_le64(e->dpa),
 			.length = cpu_to_le64(e->len),
@@ -364,6 +462,9 @@ static int mock_get_dc_extent_list(struct mock_dc *mdc,
 		export_uuid(out->extent[n].tag, &e->tag);
 		n++;
 	}
+	mdc->list_at = e;
+	mdc->list_index = start + n;
+	mdc->list_gen = mdc->generation;
 	out->returned_extent_count = cpu_to_le32(n);
 	out->total_extent_count = cpu_to_le32(mdc->nr_accepted);
 	out->generation_num = cpu_to_le32(mdc->generation);
@@ -463,7 +564,7 @@ static int mock_add_dc_response(struct mock_dc *mdc, struct cxl_mbox_cmd *cmd)
 					  dpa, len, "not offered, or out of order");
 			goto fail;
 		}
-		if (mock_dc_overlaps(&mdc->accepted, dpa, len)) {
+		if (mock_dc_accepted_overlaps(mdc, dpa, len)) {
 			mock_dc_violation(mdc, "response accepts %#llx+%#llx: %s",
 					  dpa, len, "already accepted");
 			goto fail;
@@ -487,7 +588,7 @@ static int mock_add_dc_response(struct mock_dc *mdc, struct cxl_mbox_cmd *cmd)
 
 	/* The response is complete: the offer is answered */
 	list_for_each_entry(e, &mdc->response, node) {
-		mdc->nr_accepted++;
+		mock_dc_index(mdc, e);
 		mdc->accepted_total++;
 	}
 	list_splice_tail_init(&mdc->response, &mdc->accepted);
@@ -547,14 +648,9 @@ static int mock_release_dc(struct mock_dc *mdc, struct cxl_mbox_cmd *cmd)
 	for (i = 0; i < nr; i++) {
 		u64 dpa = le64_to_cpu(rsp->extent_list[i].start_dpa);
 		u64 len = le64_to_cpu(rsp->extent_list[i].length);
-		bool found = false;
 
-		list_for_each_entry(e, &mdc->accepted, node)
-			if (mock_dc_holds(e, dpa, len)) {
-				found = true;
-				break;
-			}
-		if (!found) {
+		e = mock_dc_floor(mdc, dpa);
+		if (!e || !mock_dc_holds(e, dpa, len)) {
 			mock_dc_violation(mdc, "Release DC of %#llx+%#llx: %s",
 					  dpa, len, "not accepted");
 			return -ENXIO;
@@ -568,14 +664,14 @@ static int mock_release_dc(struct mock_dc *mdc, struct cxl_mbox_cmd *cmd)
 			tail->dpa = dpa + len;
 			tail->len = e->dpa + e->len - tail->dpa;
 			list_add(&tail->node, &e->node);
-			mdc->nr_accepted++;
+			mock_dc_index(mdc, tail);
 		}
 		if (dpa > e->dpa) {
 			e->len = dpa - e->dpa;
 		} else {
 			list_del(&e->node);
+			mock_dc_unindex(mdc, e);
 			kfree(e);
-			mdc->nr_accepted--;
 		}
 		mdc->released++;
 	}
@@ -705,16 +801,23 @@ static int mock_dc_queue(struct mock_dc *mdc, struct cxl_event_record_raw *raw)
 		open->closed = !(rec->flags & CXL_DC_EVENT_MORE);
 		mdc->offered++;
 	} else if (rec->event_type == CXL_DC_EVENT_FORCED_RELEASE) {
-		struct mock_dc_extent *n;
+		struct rb_node *n = mock_dc_from(mdc, dpa);
+		u64 end;
 
-		/* The device takes the capacity back without asking */
-		list_for_each_entry_safe(e, n, &mdc->accepted, node) {
-			if (e->dpa >= dpa && e->dpa + e->len <= dpa + len) {
-				e->handle = mdc->next_handle;
-				list_move_tail(&e->node, &mdc->forced_unread);
-				mdc->nr_accepted--;
-				mdc->forced++;
-			}
+		if (check_add_overflow(dpa, len, &end))
+			n = NULL;
+		/* The device takes back what lies wholly in the range */
+		while (n) {
+			e = rb_entry(n, struct mock_dc_extent, rb);
+			if (e->dpa >= end)
+				break;
+			n = rb_next(n);
+			if (e->dpa + e->len > end)
+				continue;
+			e->handle = mdc->next_handle;
+			list_move_tail(&e->node, &mdc->forced_unread);
+			mock_dc_unindex(mdc, e);
+			mdc->forced++;
 		}
 		mdc->generation++;
 	}
@@ -978,19 +1081,23 @@ static ssize_t dc_stats_show(struct device *dev,
 		pending++;
 	return sysfs_emit(buf,
 			  "records %lu\noffered %lu\npending_offers %u\n"
-			  "responses %lu\nresponse_cmds %lu\naccepted %lu\n"
+			  "responses %lu\nresponse_cmds %lu\nlist_cmds %lu\n"
+			  "accepted %lu\n"
 			  "live %u\nreleases %lu\nreleased %lu\nforced %lu\n"
 			  "generation %u\nsharable %d\nviolations %lu\n"
 			  "last_violation %s\nfailed_releases %lu\n"
-			  "failed_responses %lu\nraced_releases %lu\n",
+			  "failed_responses %lu\nraced_releases %lu\n"
+			  "extent_bytes %zu\n",
 			  mdc->records, mdc->offered, pending, mdc->responses,
-			  mdc->response_cmds, mdc->accepted_total,
+			  mdc->response_cmds, mdc->list_cmds,
+			  mdc->accepted_total,
 			  mdc->nr_accepted, mdc->releases, mdc->released,
 			  mdc->forced, mdc->generation, mdc->sharable,
 			  mdc->violations,
 			  mdc->violations ? mdc->last_violation : "none",
 			  mdc->failed_releases, mdc->failed_responses,
-			  mdc->raced_releases);
+			  mdc->raced_releases,
+			  kmalloc_size_roundup(sizeof(struct mock_dc_extent)));
 }
 static DEVICE_ATTR_RO(dc_stats);
 
