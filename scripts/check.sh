@@ -64,7 +64,11 @@ for line in sys.stdin:
 
 echo "== checkpatch --strict"
 for f in $NEW_C; do
-	out=$(cd "$TREE" && scripts/checkpatch.pl --strict --quiet --no-summary --show-types -f "$f" 2>&1)
+	ignore=""
+	# A trace header: TRACE_EVENT()'s layout, and TRACE_INCLUDE_PATH as a
+	# path relative to include/trace/.
+	case "$f" in *_trace.h) ignore="--ignore OPEN_ENDED_LINE,PARENTHESIS_ALIGNMENT,SPACING" ;; esac
+	out=$(cd "$TREE" && scripts/checkpatch.pl --strict --quiet --no-summary --show-types $ignore -f "$f" 2>&1)
 	[ -n "$out" ] && note "$out"
 done
 for p in patches/*.patch; do

@@ -627,7 +627,10 @@ static int cxl_region_dax_probe(struct device *dev)
 	INIT_LIST_HEAD(&dd->groups);
 	INIT_DELAYED_WORK(&dd->retry, dax_dc_retry);
 	/* Before any claim: kmem adds memory only to a claimed device. */
-	rc = cxl_dc_unplug_init(&dd->unplug);
+	rc = cxl_dc_unplug_init(&dd->unplug, &(struct range) {
+					.start = cxlr->params.res->start,
+					.end = cxlr->params.res->end,
+				});
 	if (rc) {
 		kfree(dd);
 		return rc;

@@ -622,7 +622,10 @@ static struct sysram *sysram_alloc(struct cxl_region *cxlr)
 		goto free_name;
 	}
 	/* Before any memory is added: it sees every change of its blocks. */
-	rc = cxl_dc_unplug_init(&sr->unplug);
+	rc = cxl_dc_unplug_init(&sr->unplug, &(struct range) {
+					.start = res->start,
+					.end = res->end,
+				});
 	if (rc)
 		goto unregister_group;
 	sr->worker = kthread_run(sysram_worker, sr, "cxl_sysram/%d", cxlr->id);

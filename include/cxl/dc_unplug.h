@@ -24,6 +24,8 @@ struct task_struct;
  *	being offlined now
  * @changing: first pfn of the memory block being onlined or offlined now
  *	(the memory hot-plug lock lets one through at a time), or ULONG_MAX
+ * @span: all the memory the user may ever add (its region): the notifier
+ *	traces each change of a block in it (tracepoint cxl_dc_memory)
  *
  * One per user (a bound region), for one attempt at a time.  Embed it and
  * treat it as opaque.
@@ -37,18 +39,20 @@ struct cxl_dc_unplug {
 	struct task_struct *task;
 	bool dropped;
 	unsigned long changing;
+	struct range span;
 };
 
 /* Takes the memory out once every online block's pages are held. */
 typedef int (*cxl_dc_unplug_fn)(void *arg);
 
 #if IS_ENABLED(CONFIG_MEMORY_HOTREMOVE) && IS_ENABLED(CONFIG_CONTIG_ALLOC)
-int cxl_dc_unplug_init(struct cxl_dc_unplug *u);
+int cxl_dc_unplug_init(struct cxl_dc_unplug *u, const struct range *span);
 void cxl_dc_unplug_exit(struct cxl_dc_unplug *u);
 int cxl_dc_unplug(struct cxl_dc_unplug *u, const struct range *range, int nr,
 		  cxl_dc_unplug_fn remove, void *arg);
 #else
-static inline int cxl_dc_unplug_init(struct cxl_dc_unplug *u)
+static inline int cxl_dc_unplug_init(struct cxl_dc_unplug *u,
+				     const struct range *span)
 {
 	return 0;
 }

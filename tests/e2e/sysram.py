@@ -3,7 +3,7 @@ becomes System RAM with no userspace step after binding the driver, and
 goes away when the fabric manager asks for it back.  Checked the way a user
 checks: memory blocks, /proc/iomem, MemTotal, a program using the memory on
 the region's node; and QEMU agrees on what the host holds."""
-from cxl import (DC_EVENTS, DEV, G, M, SYSRAM, assert_agree, bind,
+from cxl import (DC_EVENTS, DEV, G, M, SYSRAM, TRACE, assert_agree, bind,
                  create_dc_region, create_ram_region, dc_stats,
                  device_extents, driver_of, iomem, meminfo, memory_blocks,
                  node_of_block, qmp_ok, read, region_base, sh, sysfs_extents,
@@ -160,6 +160,47 @@ def test_release_held_while_pinned(vm):
     wait_for('released', lambda: device_extents(vm) == [], T)
     assert sysfs_extents(vm, R) == {} and _online(vm) == {}
     assert meminfo(vm) == state['memtotal']
+
+
+def _stage(r):
+    """The stage a trace record marks, for test_stages_traced_in_order."""
+    e = r['event']
+    if e == 'cxl_dynamic_capacity':
+        return f'record {r["type"]}'
+    if e.startswith('cxl_dc_mbox_'):
+        return f'{e[len("cxl_dc_mbox_"):]} {r["opcode"]}'
+    if e == 'cxl_dc_unplug':
+        return f'unplug {r["stage"]}'
+    return r['action']
+
+
+def test_stages_traced_in_order(vm):
+    """Each stage of an add and of a release leaves its trace record, in
+    the order the work is done (what make bench times): the record, Add DC
+    Response sent and answered, the block added and online; the release
+    record, the unplug attempt, the block offline, removed, Release DC
+    sent and answered.  Unused memory is not held fake-offline first, so
+    the attempt goes straight from start to held."""
+    events = ('cxl/cxl_dynamic_capacity', 'cxl_dc/cxl_dc_mbox_send',
+              'cxl_dc/cxl_dc_mbox_done', 'cxl_dc/cxl_dc_unplug',
+              'cxl_dc/cxl_dc_memory')
+    sh(vm, ' && '.join([f'echo 1 > {TRACE}/events/{e}/enable'
+                        for e in events] + [f'echo > {TRACE}/trace']))
+    ext = [(768 * M, B)]
+    qmp_ok(vm.add_capacity(ext))
+    wait_for('online', lambda: len(_online(vm)) == 1, T)
+    qmp_ok(vm.release_capacity(ext))
+    wait_for('released', lambda: device_extents(vm) == [], T)
+    names = [e.split('/')[1] for e in events]
+    # Earlier tests left the library's decision events on.
+    got = [_stage(r) for r in trace_records(vm) if r['event'] in names]
+    sh(vm, ' && '.join(f'echo 0 > {TRACE}/events/{e}/enable'
+                       for e in events))
+    assert got == [
+        'record add', 'send 0x4802', 'done 0x4802', 'going_online', 'online',
+        'record release', 'unplug start', 'unplug held', 'going_offline',
+        'offline', 'unplug removed', 'send 0x4803', 'done 0x4803'], got
+    assert _online(vm) == {} and sysfs_extents(vm, R) == {}
 
 
 def test_misaligned_rejected(vm):

@@ -5,6 +5,9 @@
 #include "dc_extent.h"
 #include "core.h"
 
+#define CREATE_TRACE_POINTS
+#include "dc_trace.h"
+
 /**
  * DOC: Dynamic Capacity device commands
  *
@@ -40,11 +43,12 @@ int cxl_dc_send_list(struct cxl_dc_dev *dcd, u16 opcode, int nr,
 			.payload_in = rsp,
 			.size_in = struct_size(rsp, extent_list, n),
 		};
+		bool more = done + n < nr;
 		int rc;
 
 		memset(rsp, 0, cmd.size_in);
 		rsp->extent_list_size = cpu_to_le32(n);
-		if (done + n < nr)
+		if (more)
 			rsp->flags = CXL_DC_RESPONSE_MORE;
 		for (int i = 0; i < n; i++) {
 			u64 dpa, len;
@@ -53,7 +57,9 @@ int cxl_dc_send_list(struct cxl_dc_dev *dcd, u16 opcode, int nr,
 			rsp->extent_list[i].start_dpa = cpu_to_le64(dpa);
 			rsp->extent_list[i].length = cpu_to_le64(len);
 		}
+		trace_cxl_dc_mbox_send(dc_dev(dcd), opcode, n, more, 0);
 		rc = cxl_internal_send_cmd(cxl_mbox, &cmd);
+		trace_cxl_dc_mbox_done(dc_dev(dcd), opcode, n, more, rc);
 		if (rc)
 			return rc;
 		done += n;

@@ -6,10 +6,12 @@
 #include <linux/memory.h>
 #include <linux/memory_hotplug.h>
 #include <linux/mm.h>
+#include <linux/moduleparam.h>
 #include <linux/page_ref.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <cxl/dc_unplug.h>
+#include "dc_trace.h"
 
 /**
  * DOC: bounded removal of hot-plugged region memory
@@ -32,6 +34,11 @@
  * An attempt that fails gives every page it took back to the allocator
  * and leaves every block as it was, for the caller to retry later.
  *
+ * A block of ZONE_MOVABLE whose pages are all free has nothing that could
+ * hold offlining up: it is not taken, and costs only its offlining (see
+ * dc_take_all()).  That is the common case of capacity nobody used, and
+ * takes the cost of a release down to the kernel's own offline+remove.
+ *
  * While an attempt runs, nobody but the task making it may online or
  * offline the attempt's blocks (-EBUSY), and an attempt does not start
  * while one of them is on its way on- or offline.  Only memory blocks that
@@ -44,6 +51,11 @@
  *
  * Context: process context, no memory hot-plug lock held.
  */
+
+static bool dc_hold_free_blocks;
+module_param(dc_hold_free_blocks, bool, 0644);
+MODULE_PARM_DESC(dc_hold_free_blocks,
+		 "Take free ZONE_MOVABLE memory blocks fake-offline too before offlining them (slower releases)");
 
 /* alloc_contig_range() tries per block in ZONE_MOVABLE, which should move. */
 #define DC_UNPLUG_MOVABLE_TRIES	5
@@ -108,6 +120,31 @@ static unsigned long dc_block_memmap(unsigned long pfn, unsigned long nr)
 }
 
 /*
+ * Whether every page of the block at @pfn after its own memmap is free in
+ * the page allocator, read chunk by chunk of its buddy order (a few dozen
+ * reads for a free block).  Read without the zone lock: a hint that holds
+ * for a moment only, see dc_take_all().
+ */
+static bool dc_block_free(unsigned long pfn, unsigned long nr)
+{
+	unsigned long end = pfn + nr;
+
+	for (pfn += dc_block_memmap(pfn, nr); pfn < end;) {
+		struct page *page = pfn_to_page(pfn);
+		unsigned long order;
+
+		if (!PageBuddy(page))
+			return false;
+		/* A free page's order is its private field (buddy_order()). */
+		order = READ_ONCE(page->private);
+		if (order > MAX_PAGE_ORDER)
+			return false;
+		pfn += 1UL << order;
+	}
+	return true;
+}
+
+/*
  * Take every page of the online block at @pfn away from the page
  * allocator.  alloc_contig_range() migrates what is in use and fails
  * (-EBUSY) on what it cannot move rather than waiting for it; that may be
@@ -162,6 +199,14 @@ static void dc_return_block(unsigned long pfn, unsigned long nr)
  * &cxl_dc_unplug.held.  Stops at the first block that cannot be taken;
  * the caller gives back what was taken.  Offline blocks hold nothing in
  * use.
+ *
+ * A block of ZONE_MOVABLE whose pages are all free is left to offlining
+ * as it is: taking its pages would cost as much as offlining it again,
+ * and offlining has nothing to migrate there.  A page allocated there in
+ * the moment between is movable and cannot be pinned for long (long-term
+ * pins migrate out of ZONE_MOVABLE first), so offlining it stays bounded
+ * in practice; a block in use, or in another zone, is always taken, and
+ * so is every block with cxl_core.dc_hold_free_blocks set.
  */
 static int dc_take_all(struct cxl_dc_unplug *u)
 {
@@ -173,6 +218,10 @@ static int dc_take_all(struct cxl_dc_unplug *u)
 		dc_blocks_in(&u->range[i], &start, &end);
 		for (pfn = start; pfn < end; pfn += per, b++) {
 			if (!pfn_to_online_page(pfn))
+				continue;
+			if (!READ_ONCE(dc_hold_free_blocks) &&
+			    is_zone_movable_page(pfn_to_page(pfn)) &&
+			    dc_block_free(pfn, per))
 				continue;
 			rc = dc_take_block(pfn, per);
 			if (rc)
@@ -283,6 +332,9 @@ static int dc_memory_cb(struct notifier_block *nb, unsigned long action,
 	struct page *page;
 	unsigned long i;
 
+	if (PFN_PHYS(mhp->start_pfn) >= u->span.start &&
+	    PFN_PHYS(mhp->start_pfn) <= u->span.end)
+		trace_cxl_dc_memory(action, mhp->start_pfn, mhp->nr_pages);
 	scoped_guard(spinlock, &u->lock)
 		todo = dc_notified(u, action, mhp->start_pfn);
 
@@ -310,17 +362,19 @@ static int dc_memory_cb(struct notifier_block *nb, unsigned long action,
 /**
  * cxl_dc_unplug_init() - get ready to take memory out
  * @u: embedded in the user's state, zeroed or not
+ * @span: all the memory the user may add, for the tracepoint
  *
  * Registers the memory notifier: before any memory of the user is added,
  * so that it sees every change of the user's blocks.
  *
  * Return: 0 or the notifier chain's error.
  */
-int cxl_dc_unplug_init(struct cxl_dc_unplug *u)
+int cxl_dc_unplug_init(struct cxl_dc_unplug *u, const struct range *span)
 {
 	*u = (struct cxl_dc_unplug) {
 		.nb.notifier_call = dc_memory_cb,
 		.changing = DC_UNPLUG_NO_PFN,
+		.span = *span,
 	};
 	spin_lock_init(&u->lock);
 	return register_memory_notifier(&u->nb);
@@ -382,9 +436,15 @@ int cxl_dc_unplug(struct cxl_dc_unplug *u, const struct range *range, int nr,
 		return -EBUSY;
 	}
 
+	trace_cxl_dc_unplug("start", PHYS_PFN(range[0].start),
+			    dc_nr_blocks(range, nr) * dc_block_pages(), 0);
 	rc = dc_take_all(u);
-	if (!rc)
+	if (!rc) {
+		trace_cxl_dc_unplug("held", PHYS_PFN(range[0].start), 0, 0);
 		rc = remove(arg);
+	}
+	trace_cxl_dc_unplug(rc ? "failed" : "removed",
+			    PHYS_PFN(range[0].start), 0, rc);
 	/* All or nothing: what is still held goes back. */
 	dc_return_all(u);
 
