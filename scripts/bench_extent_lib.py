@@ -206,16 +206,27 @@ def dax_claim(vm, mems, skip):
     return t
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def bench_args(doc):
+    """The command line of a mock benchmark: --kernel and --initrd."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument('--kernel')
     ap.add_argument('--initrd')
-    a = ap.parse_args()
+    return ap.parse_args()
+
+
+def boot_mock(vm, args):
+    """Boot vm on cxl_test's mock devices (args.kernel, args.initrd) with
+    the test policy loaded; the mock memdevs (discover())."""
+    vm.start(kernel=args.kernel, initrd=args.initrd, mock=True)
+    vm.wait_ready()
+    sh(vm, 'insmod /bin/cxl_dc_test_policy.ko')
+    return discover(vm)
+
+
+def main():
+    a = bench_args(__doc__)
     with VM() as vm:
-        vm.start(kernel=a.kernel, initrd=a.initrd, mock=True)
-        vm.wait_ready()
-        sh(vm, 'insmod /bin/cxl_dc_test_policy.ko')
-        mems = discover(vm)
+        mems = boot_mock(vm, a)
         d = first_region(vm, mems, 256 * 1024 * K)
         assert d, 'no mock DC region'
         T['bench'] = d

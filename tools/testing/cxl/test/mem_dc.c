@@ -213,20 +213,16 @@ static void mock_dc_free_list(struct list_head *list)
 	}
 }
 
+static bool mock_dc_before(struct rb_node *a, const struct rb_node *b)
+{
+	return rb_entry(a, struct mock_dc_extent, rb)->dpa <
+	       rb_entry(b, struct mock_dc_extent, rb)->dpa;
+}
+
 /* Put @e, already on &mock_dc.accepted, in the DPA index as well */
 static void mock_dc_index(struct mock_dc *mdc, struct mock_dc_extent *e)
 {
-	struct rb_node **link = &mdc->by_dpa.rb_node, *parent = NULL;
-
-	while (*link) {
-		parent = *link;
-		if (e->dpa < rb_entry(parent, struct mock_dc_extent, rb)->dpa)
-			link = &parent->rb_left;
-		else
-			link = &parent->rb_right;
-	}
-	rb_link_node(&e->rb, parent, link);
-	rb_insert_color(&e->rb, &mdc->by_dpa);
+	rb_add(&e->rb, &mdc->by_dpa, mock_dc_before);
 	mdc->nr_accepted++;
 }
 
