@@ -410,8 +410,8 @@ EXPORT_SYMBOL_NS_GPL(cxl_dc_unplug_exit, "CXL");
 int cxl_dc_unplug(struct cxl_dc_unplug *u, const struct range *range, int nr,
 		  cxl_dc_unplug_fn remove, void *arg)
 {
-	unsigned long *held = bitmap_zalloc(max(dc_nr_blocks(range, nr), 1),
-					    GFP_KERNEL);
+	int nr_blocks = dc_nr_blocks(range, nr);
+	unsigned long *held = bitmap_zalloc(max(nr_blocks, 1), GFP_KERNEL);
 	bool busy;
 	int rc;
 
@@ -437,7 +437,7 @@ int cxl_dc_unplug(struct cxl_dc_unplug *u, const struct range *range, int nr,
 	}
 
 	trace_cxl_dc_unplug("start", PHYS_PFN(range[0].start),
-			    dc_nr_blocks(range, nr) * dc_block_pages(), 0);
+			    nr_blocks * dc_block_pages(), 0);
 	rc = dc_take_all(u);
 	if (!rc) {
 		trace_cxl_dc_unplug("held", PHYS_PFN(range[0].start), 0, 0);
