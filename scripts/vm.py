@@ -18,7 +18,6 @@ Kernel/initrd: --kernel/--initrd, else $VM_KERNEL/$VM_INITRD, else
 out/bzImage and out/initramfs.cpio.gz under the repository root.
 """
 import argparse
-import base64
 import json
 import math
 import os
@@ -84,7 +83,7 @@ class VM:
     def start(self, kernel=None, initrd=None, mem='3G', debug=False,
               extra_append='', dc_size='2G', dc_regions=2, ram_size=None,
               boot_timeout=180, mock=False, modules=None, extra_initrd=None,
-              mock_real_ram=False, dcds=1):
+              mock_real_ram=False, dcds=1, smp=2):
         """extra_initrd: an archive appended to initrd (a name is looked up
         next to initrd), such as initramfs-qemu.cpio.gz.
         ram_size: also give the device static volatile capacity (its
@@ -92,6 +91,7 @@ class VM:
         mock: no CXL hardware; the guest loads cxl_test's mock devices.
         modules: the CXL module set /init loads ('real', 'mock', or 'none'
         for a test that loads its own); by default the one mock says.
+        smp: the guest's CPUs; each is a host thread under TCG.
         dcds: QEMU DCDs, each behind a host bridge and a window of its
         own (the emulated host bridge has one HDM decoder, so one region);
         the QMP helpers name one with dev=N, cxl-dcdN.
@@ -137,7 +137,8 @@ class VM:
             machine, cxl = 'q35', [
                 '-object', f'memory-backend-ram,id=m0,size={half}',
                 '-object', f'memory-backend-ram,id=m1,size={half}',
-                '-numa', 'node,nodeid=0,cpus=0-1,memdev=m0',
+                '-numa', f'node,nodeid=0,cpus=0-{smp - 1},memdev=m0'
+                         .replace('cpus=0-0,', 'cpus=0,'),
                 '-numa', 'node,nodeid=1,memdev=m1',
             ]
         else:
@@ -173,7 +174,7 @@ class VM:
                 cxl[:0] = ['-object', 'memory-backend-ram,id=vmem0,'
                                       f'size={ram_size},share=on']
         cmd = [
-            self.qemu, '-machine', machine, '-accel', 'tcg', '-smp', '2',
+            self.qemu, '-machine', machine, '-accel', 'tcg', '-smp', str(smp),
             '-m', f'{mem},maxmem=8G,slots=4',
             '-display', 'none', '-nodefaults', '-no-reboot',
             '-kernel', kernel, '-initrd', initrd, '-append', append,
@@ -350,9 +351,11 @@ class VM:
         self.wait_ready()
         self._seq += 1
         tmo = max(1, math.ceil(timeout))
-        b64 = base64.b64encode(cmd.encode()).decode()
+        # The script as it is, after a line with its length in lines.
+        script = cmd if cmd.endswith('\n') else cmd + '\n'
         try:
-            self.ser.sendall(f'{self._seq} {tmo} {b64}\n'.encode())
+            self.ser.sendall(f'{self._seq} {tmo} {script.count(chr(10))}\n'
+                             .encode() + script.encode())
         except OSError as e:
             raise VMError(f'command channel send failed ({e}): QEMU gone?' + self._tail())
         end = rb'\x1fEND %d (\d+)\n' % self._seq
