@@ -137,8 +137,8 @@ class VM:
             machine, cxl = 'q35', [
                 '-object', f'memory-backend-ram,id=m0,size={half}',
                 '-object', f'memory-backend-ram,id=m1,size={half}',
-                '-numa', f'node,nodeid=0,cpus=0-{smp - 1},memdev=m0'
-                         .replace('cpus=0-0,', 'cpus=0,'),
+                '-numa', 'node,nodeid=0,cpus='
+                         + (f'0-{smp - 1}' if smp > 1 else '0') + ',memdev=m0',
                 '-numa', 'node,nodeid=1,memdev=m1',
             ]
         else:

@@ -144,14 +144,18 @@ def check_reports(vm, res, suite, stalled=False):
     return not hits
 
 
+def runs_on(suite, flavour):
+    """A suite may name the kernels it means something on (FLAVOURS)."""
+    only = getattr(importlib.import_module(f'e2e.{suite}'), 'FLAVOURS', None)
+    return not only or flavour in only
+
+
 def run_suite(name, args, res, first):
     """Run one suite in a fresh VM.  Returns True when the command
     channel stalled and the console shows no kernel report: the guest
     was fine, the channel was not, and the suite is worth running again."""
     mod = importlib.import_module(f'e2e.{name}')
-    # A suite may name the kernels it means something on (FLAVOURS).
-    only = getattr(mod, 'FLAVOURS', None)
-    if only and res.flavour not in only:
+    if not runs_on(name, res.flavour):
         res.record(name, True, getattr(mod, 'FLAVOURS_WHY', 'not on this '
                                        'kernel'), skip=True)
         return None
@@ -214,12 +218,6 @@ SUITE_COST = {
 }
 
 
-def runs_on(suite, flavour):
-    mod = importlib.import_module(f'e2e.{suite}')
-    only = getattr(mod, 'FLAVOURS', None)
-    return not only or flavour in only
-
-
 def run_suites(suites, args, res):
     """Run suites one after another in this process, each in a fresh VM."""
     walls = []
@@ -256,6 +254,14 @@ def run_suites(suites, args, res):
     return walls
 
 
+def flavour_files(flavour, args):
+    """The kernel and initramfs a flavour boots: --kernel and --initrd
+    when given (one flavour), else what make kernel left in out/."""
+    kernel, initrd = (os.path.join(TOP, 'out', n)
+                      for n in FLAVOUR_FILES[flavour])
+    return args.kernel or kernel, args.initrd or initrd
+
+
 def run_side_by_side(work, jobs, args):
     """Run (flavour, suite) pairs, up to jobs at once, each in a child
     run.py of its own (its own VM); a child's output is printed whole
@@ -276,8 +282,7 @@ def run_side_by_side(work, jobs, args):
     while queue or running:
         while queue and len(running) < jobs:
             f, s = queue.pop(0)
-            kernel, initrd = (os.path.join(TOP, 'out', n)
-                              for n in FLAVOUR_FILES[f])
+            kernel, initrd = flavour_files(f, args)
             cmd = [sys.executable, os.path.abspath(__file__),
                    '--flavour', f, '--kernel', kernel, '--initrd', initrd,
                    '--quiet'] + ([] if carrier.get(f) == s else
@@ -331,10 +336,7 @@ def main():
         ap.error('--kernel and --initrd name one flavour\'s files')
     if len(flavours) == 1 and args.jobs == 1:
         f = args.flavour
-        args.kernel = args.kernel or os.path.join(TOP, 'out',
-                                                  FLAVOUR_FILES[f][0])
-        args.initrd = args.initrd or os.path.join(TOP, 'out',
-                                                  FLAVOUR_FILES[f][1])
+        args.kernel, args.initrd = flavour_files(f, args)
         res = Results(f)
         walls = run_suites(suites, args, res)
         if args.quiet:

@@ -2,6 +2,8 @@
 and committed through sysfs, and a QMP offer is answered by exactly one
 Add DC Response: QEMU then takes a new offer of the same range, which it
 refuses while the first is still pending."""
+import time
+
 from cxl import (DEV, G, M, create_dc_region, qmp_ok, read, sh,
                  trace_on, trace_records, wait_for)
 
@@ -69,3 +71,24 @@ def test_release_of_unheld_range_refused(vm):
     """Nothing was accepted, so the device has nothing to take back."""
     r = vm.release_capacity([(0, 128 * M)])
     assert 'error' in r, r
+
+
+def test_command_channel_ends_every_command_once(vm):
+    """The guest's /init (tests/guest/init) runs each script in a subshell
+    with a watchdog: a script past its timeout is killed with 137 and the
+    next command is served, and timed, as usual; a script's exit status,
+    stderr, backslashes and whitespace come back as they were; none of
+    /init's variables, arguments or descriptors reach the script."""
+    for _ in range(2):   # the second after the first's watchdog fired
+        t0 = time.monotonic()
+        rc, out = vm.run('echo early; sleep 30; echo late', timeout=2)
+        assert (rc, out) == (137, 'early\n'), (rc, out)
+        assert time.monotonic() - t0 < 25, 'the watchdog did not kill it'
+        assert vm.run('echo after') == (0, 'after\n')
+    assert vm.run('echo out; echo err >&2; exit 3') == (3, 'out\nerr\n')
+    assert vm.run('set -e; false; echo not reached')[0] == 1
+    line = r"a\\b  two  spaces	tab 'q' \"d\" $x"
+    assert vm.run(f"cat <<'END'\n{line}\n\nEND") == (0, f'{line}\n\n')
+    assert vm.run('echo "[$#][$seq][$tmo][$pid][$dog]"') == (0, '[0][][][][]\n')
+    rc, fds = vm.run('ls /proc/self/fd')
+    assert rc == 0 and '5' not in fds.split(), fds
